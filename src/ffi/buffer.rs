@@ -1,0 +1,84 @@
+//! Safe access to the buffer protocol (`PyObject_GetBuffer`), which the limited API lacks before 3.11.
+
+use pyo3::prelude::*;
+
+use super::raw::{self, PyBuffer};
+use super::{fetch_error, Obj};
+
+/// An acquired buffer view; released on drop. Holds a reference to the exporter.
+pub struct BufferView {
+    view: Box<PyBuffer>,
+}
+
+impl BufferView {
+    fn acquire(obj: &Obj, flags: std::os::raw::c_int) -> PyResult<BufferView> {
+        let mut view = Box::new(PyBuffer {
+            buf: std::ptr::null_mut(),
+            obj: std::ptr::null_mut(),
+            len: 0,
+            itemsize: 0,
+            readonly: 0,
+            ndim: 0,
+            format: std::ptr::null_mut(),
+            shape: std::ptr::null_mut(),
+            strides: std::ptr::null_mut(),
+            suboffsets: std::ptr::null_mut(),
+            internal: std::ptr::null_mut(),
+        });
+        if unsafe { raw::PyObject_GetBuffer(obj.as_ptr(), &mut *view, flags) } < 0 {
+            return Err(fetch_error());
+        }
+        Ok(BufferView { view })
+    }
+
+    /// A C-contiguous read-only byte view of any bytes-like object.
+    pub fn contiguous(obj: &Obj) -> PyResult<BufferView> {
+        Self::acquire(obj, raw::PYBUF_SIMPLE)
+    }
+
+    /// A full read-only view (any layout), for inspecting shape and contiguity.
+    pub fn full(obj: &Obj) -> PyResult<BufferView> {
+        Self::acquire(obj, raw::PYBUF_FULL_RO)
+    }
+
+    /// A writable C-contiguous view.
+    pub fn writable(obj: &Obj) -> PyResult<BufferView> {
+        Self::acquire(obj, raw::PYBUF_WRITABLE)
+    }
+
+    pub fn len(&self) -> usize {
+        self.view.len as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.view.len == 0
+    }
+
+    pub fn readonly(&self) -> bool {
+        self.view.readonly != 0
+    }
+
+    /// Whether the memory is contiguous in C ('C'), Fortran ('F') or either ('A') order.
+    pub fn is_contiguous(&self, order: u8) -> bool {
+        unsafe { raw::PyBuffer_IsContiguous(&*self.view, order as std::os::raw::c_char) != 0 }
+    }
+
+    /// The bytes (only meaningful for contiguous views).
+    pub fn as_slice(&self) -> &[u8] {
+        if self.view.len == 0 || self.view.buf.is_null() {
+            return &[];
+        }
+        unsafe { std::slice::from_raw_parts(self.view.buf as *const u8, self.view.len as usize) }
+    }
+
+    /// The raw start pointer and length, for a reader that outlives borrow scopes but not `self`.
+    pub fn raw_parts(&self) -> (*const u8, usize) {
+        (self.view.buf as *const u8, self.view.len as usize)
+    }
+}
+
+impl Drop for BufferView {
+    fn drop(&mut self) {
+        unsafe { raw::PyBuffer_Release(&mut *self.view) }
+    }
+}

@@ -1,0 +1,649 @@
+//! The only home of raw C-API calls.
+//!
+//! Everything outside this module works with [`Obj`] (an owned, non-null object reference) and the
+//! safe wrappers below. Functions that are not in PyO3's abi3 declarations but are exported with the
+//! same signature by every CPython >= 3.6 are declared in [`raw`]; see ARCHITECTURE.md for the policy.
+
+pub mod buffer;
+mod raw;
+pub mod version;
+
+use std::os::raw::{c_char, c_int};
+use std::ptr::NonNull;
+
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::AsPyPointer;
+
+pub use pyo3::ffi::PyObject as RawObject;
+use pyo3::ffi::PyObject;
+
+/// An owned (strong) reference to a Python object. Dropping it releases the reference; the GIL must
+/// be held, which every holder guarantees by only living inside calls from Python.
+#[repr(transparent)]
+pub struct Obj(NonNull<PyObject>);
+
+impl Obj {
+    /// Takes ownership of a new reference returned by the C API; NULL means an exception is set.
+    #[inline]
+    fn from_owned(ptr: *mut PyObject) -> PyResult<Obj> {
+        match NonNull::new(ptr) {
+            Some(p) => Ok(Obj(p)),
+            None => Err(fetch_error()),
+        }
+    }
+
+    /// A new strong reference to a borrowed (non-null) pointer.
+    #[inline]
+    fn from_borrowed(ptr: *mut PyObject) -> Obj {
+        // SAFETY: callers pass pointers to live objects.
+        unsafe { ffi::Py_INCREF(ptr) };
+        Obj(unsafe { NonNull::new_unchecked(ptr) })
+    }
+
+    /// A new reference to any PyO3 object.
+    #[inline]
+    pub fn of(obj: &PyAny) -> Obj {
+        Obj::from_borrowed(obj.as_ptr())
+    }
+
+    /// A new reference to a PyO3 `PyObject`.
+    #[inline]
+    pub fn of_py(obj: &pyo3::PyObject) -> Obj {
+        Obj::from_borrowed(obj.as_ptr())
+    }
+
+    #[inline]
+    pub fn as_ptr(&self) -> *mut PyObject {
+        self.0.as_ptr()
+    }
+
+    /// Identity (the object's address), for memo keys and `is` checks.
+    #[inline]
+    pub fn addr(&self) -> usize {
+        self.0.as_ptr() as usize
+    }
+
+    #[inline]
+    pub fn is(&self, other: &Obj) -> bool {
+        self.0 == other.0
+    }
+
+    /// Hands the reference to PyO3.
+    #[inline]
+    pub fn into_py(self) -> pyo3::PyObject {
+        let ptr = self.0.as_ptr();
+        std::mem::forget(self);
+        // SAFETY: we own one reference and transfer it.
+        unsafe { pyo3::PyObject::from_owned_ptr(Python::assume_gil_acquired(), ptr) }
+    }
+
+    /// A PyO3 view of the object for the duration of the GIL.
+    #[inline]
+    pub fn as_any<'py>(&self, py: Python<'py>) -> &'py PyAny {
+        // SAFETY: a new reference is registered in the GIL pool, so the borrow outlives `self`.
+        unsafe { py.from_borrowed_ptr(self.as_ptr()) }
+    }
+
+    #[inline]
+    pub fn type_ptr(&self) -> *mut ffi::PyTypeObject {
+        // SAFETY: the object is live.
+        unsafe { ffi::Py_TYPE(self.as_ptr()) }
+    }
+
+    #[inline]
+    pub fn is_exact_type(&self, ty: TypeRef) -> bool {
+        self.type_ptr() == ty.0
+    }
+
+    pub fn type_obj(&self) -> Obj {
+        Obj::from_borrowed(self.type_ptr() as *mut PyObject)
+    }
+
+    // ---- attribute access and calls ----
+
+    pub fn getattr(&self, name: &Obj) -> PyResult<Obj> {
+        Obj::from_owned(unsafe { ffi::PyObject_GetAttr(self.as_ptr(), name.as_ptr()) })
+    }
+
+    /// `getattr(obj, name, None)` restricted to AttributeError: `Ok(None)` when absent.
+    pub fn getattr_opt(&self, name: &Obj) -> PyResult<Option<Obj>> {
+        let ptr = unsafe { ffi::PyObject_GetAttr(self.as_ptr(), name.as_ptr()) };
+        if ptr.is_null() {
+            let err = fetch_error();
+            let py = unsafe { Python::assume_gil_acquired() };
+            if err.is_instance::<pyo3::exceptions::PyAttributeError>(py) {
+                return Ok(None);
+            }
+            return Err(err);
+        }
+        Ok(Some(Obj(unsafe { NonNull::new_unchecked(ptr) })))
+    }
+
+    pub fn setattr(&self, name: &Obj, value: &Obj) -> PyResult<()> {
+        check(unsafe { ffi::PyObject_SetAttr(self.as_ptr(), name.as_ptr(), value.as_ptr()) })
+    }
+
+    pub fn call0(&self) -> PyResult<Obj> {
+        let args = Obj::from_owned(unsafe { ffi::PyTuple_New(0) })?;
+        self.call(&args, None)
+    }
+
+    pub fn call1(&self, a: &Obj) -> PyResult<Obj> {
+        self.call(&tuple(&[a])?, None)
+    }
+
+    pub fn call2(&self, a: &Obj, b: &Obj) -> PyResult<Obj> {
+        self.call(&tuple(&[a, b])?, None)
+    }
+
+    /// `self(*args, **kwargs)`; `args` must be a tuple.
+    pub fn call(&self, args: &Obj, kwargs: Option<&Obj>) -> PyResult<Obj> {
+        let kw = kwargs.map_or(std::ptr::null_mut(), |k| k.as_ptr());
+        Obj::from_owned(unsafe { ffi::PyObject_Call(self.as_ptr(), args.as_ptr(), kw) })
+    }
+
+    /// `self.name(*args)`.
+    pub fn call_method(&self, name: &Obj, args: &[&Obj]) -> PyResult<Obj> {
+        let method = self.getattr(name)?;
+        method.call(&tuple(args)?, None)
+    }
+
+    // ---- protocols ----
+
+    pub fn is_true(&self) -> PyResult<bool> {
+        let r = unsafe { ffi::PyObject_IsTrue(self.as_ptr()) };
+        check(r).map(|_| r == 1)
+    }
+
+    pub fn is_none(&self) -> bool {
+        self.as_ptr() == unsafe { ffi::Py_None() }
+    }
+
+    pub fn len(&self) -> PyResult<usize> {
+        let n = unsafe { ffi::PyObject_Size(self.as_ptr()) };
+        if n < 0 {
+            return Err(fetch_error());
+        }
+        Ok(n as usize)
+    }
+
+    pub fn get_item(&self, key: &Obj) -> PyResult<Obj> {
+        Obj::from_owned(unsafe { ffi::PyObject_GetItem(self.as_ptr(), key.as_ptr()) })
+    }
+
+    pub fn set_item(&self, key: &Obj, value: &Obj) -> PyResult<()> {
+        check(unsafe { ffi::PyObject_SetItem(self.as_ptr(), key.as_ptr(), value.as_ptr()) })
+    }
+
+    pub fn iter(&self) -> PyResult<Obj> {
+        Obj::from_owned(unsafe { ffi::PyObject_GetIter(self.as_ptr()) })
+    }
+
+    /// Next item of an iterator; `Ok(None)` when exhausted.
+    pub fn next(&self) -> PyResult<Option<Obj>> {
+        let ptr = unsafe { ffi::PyIter_Next(self.as_ptr()) };
+        if ptr.is_null() {
+            if unsafe { !ffi::PyErr_Occurred().is_null() } {
+                return Err(fetch_error());
+            }
+            return Ok(None);
+        }
+        Ok(Some(Obj(unsafe { NonNull::new_unchecked(ptr) })))
+    }
+
+    pub fn is_instance(&self, ty: TypeRef) -> PyResult<bool> {
+        let r = unsafe { ffi::PyObject_IsInstance(self.as_ptr(), ty.0 as *mut PyObject) };
+        check(r).map(|_| r == 1)
+    }
+
+    pub fn repr_string(&self) -> String {
+        let py = unsafe { Python::assume_gil_acquired() };
+        match self.as_any(py).repr() {
+            Ok(s) => s.to_string_lossy().into_owned(),
+            Err(_) => String::from("<unrepresentable object>"),
+        }
+    }
+
+    pub fn type_name(&self) -> String {
+        let py = unsafe { Python::assume_gil_acquired() };
+        let ty = self.type_obj();
+        match ty.as_any(py).getattr("__name__") {
+            Ok(n) => n.to_string(),
+            Err(_) => String::from("?"),
+        }
+    }
+
+    // ---- concrete types ----
+
+    /// The UTF-8 content of a str (no copy; valid while `self` lives).
+    pub fn str_utf8(&self) -> PyResult<&[u8]> {
+        let mut n: ffi::Py_ssize_t = 0;
+        let p = unsafe { raw::PyUnicode_AsUTF8AndSize(self.as_ptr(), &mut n) };
+        if p.is_null() {
+            return Err(fetch_error());
+        }
+        Ok(unsafe { std::slice::from_raw_parts(p as *const u8, n as usize) })
+    }
+
+    /// The content of an exact or subclassed `bytes` object.
+    pub fn bytes_data(&self) -> &[u8] {
+        unsafe {
+            let p = ffi::PyBytes_AsString(self.as_ptr());
+            let n = ffi::PyBytes_Size(self.as_ptr());
+            std::slice::from_raw_parts(p as *const u8, n as usize)
+        }
+    }
+
+    pub fn list_append(&self, item: &Obj) -> PyResult<()> {
+        check(unsafe { ffi::PyList_Append(self.as_ptr(), item.as_ptr()) })
+    }
+
+    pub fn list_len(&self) -> usize {
+        unsafe { ffi::PyList_Size(self.as_ptr()) as usize }
+    }
+
+    /// Appends all items to the end of a list object.
+    pub fn list_extend(&self, items: &[Obj]) -> PyResult<()> {
+        let n = self.list_len() as ffi::Py_ssize_t;
+        let tail = new_list(items)?;
+        check(unsafe { ffi::PyList_SetSlice(self.as_ptr(), n, n, tail.as_ptr()) })
+    }
+
+    pub fn dict_set(&self, key: &Obj, value: &Obj) -> PyResult<()> {
+        check(unsafe { ffi::PyDict_SetItem(self.as_ptr(), key.as_ptr(), value.as_ptr()) })
+    }
+
+    /// `d[key]` for a dict, without raising KeyError.
+    pub fn dict_get(&self, key: &Obj) -> PyResult<Option<Obj>> {
+        let p = unsafe { ffi::PyDict_GetItemWithError(self.as_ptr(), key.as_ptr()) };
+        if p.is_null() {
+            if unsafe { !ffi::PyErr_Occurred().is_null() } {
+                return Err(fetch_error());
+            }
+            return Ok(None);
+        }
+        Ok(Some(Obj::from_borrowed(p)))
+    }
+
+    /// `(key, value)` pairs of a dict, snapshotted.
+    pub fn dict_items(&self) -> Vec<(Obj, Obj)> {
+        let mut out = Vec::new();
+        let mut pos: ffi::Py_ssize_t = 0;
+        let mut k: *mut PyObject = std::ptr::null_mut();
+        let mut v: *mut PyObject = std::ptr::null_mut();
+        while unsafe { ffi::PyDict_Next(self.as_ptr(), &mut pos, &mut k, &mut v) } != 0 {
+            out.push((Obj::from_borrowed(k), Obj::from_borrowed(v)));
+        }
+        out
+    }
+
+    pub fn set_add(&self, item: &Obj) -> PyResult<()> {
+        check(unsafe { ffi::PySet_Add(self.as_ptr(), item.as_ptr()) })
+    }
+
+    /// Items of a tuple (exact or subclass), as new references.
+    pub fn tuple_items(&self) -> Vec<Obj> {
+        let n = unsafe { ffi::PyTuple_Size(self.as_ptr()) };
+        (0..n)
+            .map(|i| Obj::from_borrowed(unsafe { ffi::PyTuple_GetItem(self.as_ptr(), i) }))
+            .collect()
+    }
+
+    /// The value of an int that fits in `i64`.
+    pub fn as_i64(&self) -> PyResult<i64> {
+        let v = unsafe { ffi::PyLong_AsLongLong(self.as_ptr()) };
+        if v == -1 && unsafe { !ffi::PyErr_Occurred().is_null() } {
+            return Err(fetch_error());
+        }
+        Ok(v)
+    }
+
+    /// Converts to a Rust `isize` via `__index__`.
+    pub fn as_ssize(&self) -> PyResult<isize> {
+        let v = unsafe { ffi::PyNumber_AsSsize_t(self.as_ptr(), ffi::PyExc_OverflowError) };
+        if v == -1 && unsafe { !ffi::PyErr_Occurred().is_null() } {
+            return Err(fetch_error());
+        }
+        Ok(v)
+    }
+}
+
+impl Clone for Obj {
+    #[inline]
+    fn clone(&self) -> Obj {
+        Obj::from_borrowed(self.as_ptr())
+    }
+}
+
+impl Drop for Obj {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: we own one reference and the GIL is held.
+        unsafe { ffi::Py_DECREF(self.0.as_ptr()) }
+    }
+}
+
+impl std::fmt::Debug for Obj {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Obj({:p})", self.0.as_ptr())
+    }
+}
+
+/// A borrowed type object pointer, for exact-type checks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TypeRef(*mut ffi::PyTypeObject);
+
+impl TypeRef {
+    pub fn of(obj: &PyAny) -> TypeRef {
+        TypeRef(obj.as_ptr() as *mut ffi::PyTypeObject)
+    }
+    pub fn of_obj(obj: &Obj) -> TypeRef {
+        TypeRef(obj.as_ptr() as *mut ffi::PyTypeObject)
+    }
+    pub fn as_obj(self) -> Obj {
+        Obj::from_borrowed(self.0 as *mut PyObject)
+    }
+}
+
+/// Builtin type objects, read once.
+pub mod types {
+    use super::TypeRef;
+    use pyo3::ffi;
+    macro_rules! builtin {
+        ($($name:ident => $sym:ident),* $(,)?) => {$(
+            #[inline]
+            pub fn $name() -> TypeRef { TypeRef(std::ptr::addr_of_mut!(ffi::$sym)) }
+        )*};
+    }
+    builtin! {
+        bytes => PyBytes_Type, bytearray => PyByteArray_Type, str => PyUnicode_Type,
+        int => PyLong_Type, float => PyFloat_Type, bool => PyBool_Type, tuple => PyTuple_Type,
+        list => PyList_Type, dict => PyDict_Type, set => PySet_Type, frozenset => PyFrozenSet_Type,
+        type_ => PyType_Type, memoryview => PyMemoryView_Type,
+    }
+}
+
+// ---- errors ----
+
+/// The current exception as a `PyErr` (a SystemError if none is set, which would be a bug).
+#[inline]
+pub fn fetch_error() -> PyErr {
+    let py = unsafe { Python::assume_gil_acquired() };
+    PyErr::fetch(py)
+}
+
+#[inline]
+fn check(rc: c_int) -> PyResult<()> {
+    if rc < 0 {
+        Err(fetch_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether `err` is an instance of the exception class `ty`.
+pub fn error_matches(err: &PyErr, ty: &Obj) -> bool {
+    let py = unsafe { Python::assume_gil_acquired() };
+    err.matches(py, ty.as_any(py))
+}
+
+// ---- constructors ----
+
+#[inline]
+pub fn none() -> Obj {
+    Obj::from_borrowed(unsafe { ffi::Py_None() })
+}
+
+#[inline]
+pub fn bool_obj(v: bool) -> Obj {
+    Obj::from_borrowed(unsafe { if v { ffi::Py_True() } else { ffi::Py_False() } })
+}
+
+#[inline]
+pub fn new_int(v: i64) -> PyResult<Obj> {
+    Obj::from_owned(unsafe { ffi::PyLong_FromLongLong(v) })
+}
+
+#[inline]
+pub fn new_uint(v: u64) -> PyResult<Obj> {
+    Obj::from_owned(unsafe { ffi::PyLong_FromUnsignedLongLong(v) })
+}
+
+#[inline]
+pub fn new_float(v: f64) -> PyResult<Obj> {
+    Obj::from_owned(unsafe { ffi::PyFloat_FromDouble(v) })
+}
+
+/// `int(text, base)`; raises ValueError like `int()` for malformed text.
+pub fn int_from_text(text: &[u8], base: c_int) -> PyResult<Obj> {
+    let mut owned = Vec::with_capacity(text.len() + 1);
+    owned.extend_from_slice(text);
+    owned.push(0);
+    let mut end: *mut c_char = std::ptr::null_mut();
+    let obj = Obj::from_owned(unsafe {
+        ffi::PyLong_FromString(owned.as_ptr() as *const c_char, &mut end, base)
+    })?;
+    Ok(obj)
+}
+
+/// `float(text)` through the interpreter's own parser.
+pub fn float_from_text(text: &[u8]) -> PyResult<Obj> {
+    let s = new_bytes(text)?;
+    Obj::from_owned(unsafe { ffi::PyFloat_FromString(s.as_ptr()) })
+}
+
+#[inline]
+pub fn new_bytes(data: &[u8]) -> PyResult<Obj> {
+    Obj::from_owned(unsafe {
+        ffi::PyBytes_FromStringAndSize(data.as_ptr() as *const c_char, data.len() as ffi::Py_ssize_t)
+    })
+}
+
+/// A `bytes` object of `len` bytes, whose content the caller fills once before sharing it.
+pub struct BytesUnderConstruction {
+    obj: Obj,
+}
+
+impl BytesUnderConstruction {
+    pub fn new(len: usize) -> PyResult<Self> {
+        let obj = Obj::from_owned(unsafe {
+            ffi::PyBytes_FromStringAndSize(std::ptr::null(), len as ffi::Py_ssize_t)
+        })?;
+        Ok(BytesUnderConstruction { obj })
+    }
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        unsafe {
+            let p = ffi::PyBytes_AsString(self.obj.as_ptr());
+            let n = ffi::PyBytes_Size(self.obj.as_ptr());
+            std::slice::from_raw_parts_mut(p as *mut u8, n as usize)
+        }
+    }
+    /// A writable memoryview over the content, for `readinto`.
+    pub fn memoryview(&mut self) -> PyResult<Obj> {
+        let s = self.as_mut_slice();
+        memoryview_of_mut(s)
+    }
+    pub fn finish(self) -> Obj {
+        self.obj
+    }
+}
+
+pub fn new_bytearray(data: &[u8]) -> PyResult<Obj> {
+    Obj::from_owned(unsafe {
+        ffi::PyByteArray_FromStringAndSize(
+            data.as_ptr() as *const c_char,
+            data.len() as ffi::Py_ssize_t,
+        )
+    })
+}
+
+/// The mutable content of a bytearray (valid until it is resized).
+pub fn bytearray_data_mut(obj: &Obj) -> &mut [u8] {
+    unsafe {
+        let p = ffi::PyByteArray_AsString(obj.as_ptr());
+        let n = ffi::PyByteArray_Size(obj.as_ptr());
+        std::slice::from_raw_parts_mut(p as *mut u8, n as usize)
+    }
+}
+
+/// A bytearray of `len` zero bytes.
+pub fn new_bytearray_len(len: usize) -> PyResult<Obj> {
+    let obj = new_bytearray(&[])?;
+    check(unsafe { ffi::PyByteArray_Resize(obj.as_ptr(), len as ffi::Py_ssize_t) })?;
+    Ok(obj)
+}
+
+/// A writable memoryview over Rust-owned memory; the caller keeps the memory alive while the view
+/// is used and releases the view before the memory goes away.
+pub fn memoryview_of_mut(data: &mut [u8]) -> PyResult<Obj> {
+    Obj::from_owned(unsafe {
+        ffi::PyMemoryView_FromMemory(
+            data.as_mut_ptr() as *mut c_char,
+            data.len() as ffi::Py_ssize_t,
+            0x200,
+        )
+    })
+}
+
+pub fn memoryview_of(obj: &Obj) -> PyResult<Obj> {
+    Obj::from_owned(unsafe { ffi::PyMemoryView_FromObject(obj.as_ptr()) })
+}
+
+/// Decodes UTF-8 with the given error handler (e.g. "surrogatepass").
+pub fn str_from_utf8(data: &[u8], errors: &'static [u8]) -> PyResult<Obj> {
+    Obj::from_owned(unsafe {
+        ffi::PyUnicode_DecodeUTF8(
+            data.as_ptr() as *const c_char,
+            data.len() as ffi::Py_ssize_t,
+            errors.as_ptr() as *const c_char,
+        )
+    })
+}
+
+/// Decodes with any codec; `encoding` and `errors` are Python str objects.
+pub fn decode(data: &[u8], encoding: &Obj, errors: &Obj) -> PyResult<Obj> {
+    let enc = encoding.str_utf8()?;
+    let err = errors.str_utf8()?;
+    let mut enc_c = Vec::with_capacity(enc.len() + 1);
+    enc_c.extend_from_slice(enc);
+    enc_c.push(0);
+    let mut err_c = Vec::with_capacity(err.len() + 1);
+    err_c.extend_from_slice(err);
+    err_c.push(0);
+    Obj::from_owned(unsafe {
+        ffi::PyUnicode_Decode(
+            data.as_ptr() as *const c_char,
+            data.len() as ffi::Py_ssize_t,
+            enc_c.as_ptr() as *const c_char,
+            err_c.as_ptr() as *const c_char,
+        )
+    })
+}
+
+/// Decodes `raw_unicode_escape` (protocol 0 UNICODE).
+pub fn str_from_raw_unicode_escape(data: &[u8]) -> PyResult<Obj> {
+    Obj::from_owned(unsafe {
+        ffi::PyUnicode_DecodeRawUnicodeEscape(
+            data.as_ptr() as *const c_char,
+            data.len() as ffi::Py_ssize_t,
+            std::ptr::null(),
+        )
+    })
+}
+
+/// Creates an interned str from ASCII/UTF-8 Rust text (for attribute names).
+pub fn intern(s: &str) -> Obj {
+    let py = unsafe { Python::assume_gil_acquired() };
+    Obj::of(pyo3::types::PyString::new(py, s)) // interned lazily by attribute lookups
+}
+
+pub fn new_str(s: &str) -> PyResult<Obj> {
+    str_from_utf8(s.as_bytes(), b"strict\0")
+}
+
+pub fn new_tuple(items: Vec<Obj>) -> PyResult<Obj> {
+    let t = Obj::from_owned(unsafe { ffi::PyTuple_New(items.len() as ffi::Py_ssize_t) })?;
+    for (i, item) in items.into_iter().enumerate() {
+        let p = item.as_ptr();
+        std::mem::forget(item);
+        // SAFETY: a fresh tuple; SetItem steals the reference.
+        unsafe { ffi::PyTuple_SetItem(t.as_ptr(), i as ffi::Py_ssize_t, p) };
+    }
+    Ok(t)
+}
+
+pub fn tuple(items: &[&Obj]) -> PyResult<Obj> {
+    new_tuple(items.iter().map(|o| (*o).clone()).collect())
+}
+
+pub fn new_list(items: &[Obj]) -> PyResult<Obj> {
+    let l = Obj::from_owned(unsafe { ffi::PyList_New(items.len() as ffi::Py_ssize_t) })?;
+    for (i, item) in items.iter().enumerate() {
+        // SAFETY: a fresh list; SetItem steals the new reference.
+        unsafe {
+            ffi::Py_INCREF(item.as_ptr());
+            ffi::PyList_SetItem(l.as_ptr(), i as ffi::Py_ssize_t, item.as_ptr());
+        }
+    }
+    Ok(l)
+}
+
+pub fn new_dict() -> PyResult<Obj> {
+    Obj::from_owned(unsafe { ffi::PyDict_New() })
+}
+
+pub fn new_set(items: &[Obj]) -> PyResult<Obj> {
+    let s = Obj::from_owned(unsafe { ffi::PySet_New(std::ptr::null_mut()) })?;
+    for item in items {
+        s.set_add(item)?;
+    }
+    Ok(s)
+}
+
+pub fn new_frozenset(items: &[Obj]) -> PyResult<Obj> {
+    let l = new_list(items)?;
+    Obj::from_owned(unsafe { ffi::PyFrozenSet_New(l.as_ptr()) })
+}
+
+/// Imports a module by name (`__import__` semantics of `PyImport_Import`).
+pub fn import(name: &Obj) -> PyResult<Obj> {
+    Obj::from_owned(unsafe { ffi::PyImport_Import(name.as_ptr()) })
+}
+
+/// `sys.modules.get(name)`.
+pub fn sys_module(name: &Obj) -> PyResult<Option<Obj>> {
+    let modules = unsafe { ffi::PyImport_GetModuleDict() };
+    Obj::from_borrowed(modules).dict_get(name)
+}
+
+/// Runs a recursion-depth check the way `Py_EnterRecursiveCall` does (which is a macro before 3.9).
+pub fn check_recursion(depth: usize, limit: usize, context: &str) -> PyResult<()> {
+    if depth > limit {
+        return Err(pyo3::exceptions::PyRecursionError::new_err(format!(
+            "maximum recursion depth exceeded {}",
+            context
+        )));
+    }
+    Ok(())
+}
+
+/// `sys.getrecursionlimit()`.
+pub fn recursion_limit() -> usize {
+    let r = unsafe { ffi::Py_GetRecursionLimit() };
+    if r < 0 {
+        0
+    } else {
+        r as usize
+    }
+}
+
+/// Raw pointer of a PyO3 object (for GC traversal bookkeeping in the pyclasses).
+pub fn ptr_of(obj: &PyAny) -> *mut PyObject {
+    obj.as_ptr()
+}
+
+/// Converts a PyO3 object into an `Obj` without going through `PyAny` (a new reference).
+pub fn from_pyobject(obj: &pyo3::PyObject) -> Obj {
+    Obj::of_py(obj)
+}

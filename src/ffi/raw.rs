@@ -1,0 +1,41 @@
+//! C-API functions missing from PyO3's abi3 declarations. Each is exported with this exact signature
+//! by every CPython from 3.6 to 3.13 and is part of today's stable ABI (checked with `nm -D`).
+
+use std::os::raw::{c_char, c_int, c_void};
+
+use pyo3::ffi::{PyObject, Py_ssize_t};
+
+/// `Py_buffer`, whose layout has not changed since 3.3 (stable ABI since 3.11).
+#[repr(C)]
+pub struct PyBuffer {
+    pub buf: *mut c_void,
+    pub obj: *mut PyObject,
+    pub len: Py_ssize_t,
+    pub itemsize: Py_ssize_t,
+    pub readonly: c_int,
+    pub ndim: c_int,
+    pub format: *mut c_char,
+    pub shape: *mut Py_ssize_t,
+    pub strides: *mut Py_ssize_t,
+    pub suboffsets: *mut Py_ssize_t,
+    pub internal: *mut c_void,
+}
+
+pub const PYBUF_SIMPLE: c_int = 0;
+pub const PYBUF_WRITABLE: c_int = 0x0001;
+pub const PYBUF_FORMAT: c_int = 0x0004;
+pub const PYBUF_ND: c_int = 0x0008;
+pub const PYBUF_STRIDES: c_int = 0x0010 | PYBUF_ND;
+pub const PYBUF_C_CONTIGUOUS: c_int = 0x0020 | PYBUF_STRIDES;
+pub const PYBUF_F_CONTIGUOUS: c_int = 0x0040 | PYBUF_STRIDES;
+pub const PYBUF_ANY_CONTIGUOUS: c_int = 0x0080 | PYBUF_STRIDES;
+pub const PYBUF_INDIRECT: c_int = 0x0100 | PYBUF_STRIDES;
+pub const PYBUF_FULL_RO: c_int = PYBUF_INDIRECT | PYBUF_FORMAT;
+pub const PYBUF_RECORDS_RO: c_int = PYBUF_STRIDES | PYBUF_FORMAT;
+
+extern "C" {
+    pub fn PyUnicode_AsUTF8AndSize(unicode: *mut PyObject, size: *mut Py_ssize_t) -> *const c_char;
+    pub fn PyObject_GetBuffer(obj: *mut PyObject, view: *mut PyBuffer, flags: c_int) -> c_int;
+    pub fn PyBuffer_Release(view: *mut PyBuffer);
+    pub fn PyBuffer_IsContiguous(view: *const PyBuffer, fort: c_char) -> c_int;
+}

@@ -1,0 +1,25 @@
+//! pickle5_rs: CPython's C pickler with protocol 5, in Rust, as one abi3 module for CPython 3.6-3.13.
+
+mod errors;
+mod ffi;
+mod opcodes;
+
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+
+#[pymodule]
+fn _core(py: Python, m: &PyModule) -> PyResult<()> {
+    ffi::version::init(py)?;
+    errors::init(py)?;
+    m.add("PickleError", errors::pickle_error_class(py))?;
+    m.add("PicklingError", errors::pickling_error_class(py))?;
+    m.add("UnpicklingError", errors::unpickling_error_class(py))?;
+    m.add("HIGHEST_PROTOCOL", opcodes::HIGHEST_PROTOCOL)?;
+    m.add("DEFAULT_PROTOCOL", opcodes::DEFAULT_PROTOCOL)?;
+    let table: Vec<&PyTuple> = opcodes::ALL
+        .iter()
+        .map(|(name, byte, proto, _)| PyTuple::new(py, &[name.into_py(py), byte.into_py(py), proto.into_py(py)]))
+        .collect();
+    m.add("OPCODE_TABLE", table)?;
+    Ok(())
+}

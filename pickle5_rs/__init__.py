@@ -29,3 +29,21 @@ __all__ = [
     "DEFAULT_PROTOCOL",
 ]
 __all__.extend(name for name, _, _ in _core.OPCODE_TABLE)
+
+from ._core import load, loads  # noqa: E402
+
+
+class Unpickler(_core.Unpickler):
+    """Unpickler(file, *, fix_imports=True, encoding='ASCII', errors='strict', buffers=())
+
+    Reads a pickle data stream from a binary file (an object with ``read()`` and ``readline()``;
+    ``readinto()`` and ``peek()`` are used when present) and rebuilds the objects it describes.
+    Subclasses may override ``find_class()`` and define ``persistent_load()``.
+    """
+
+    # Like the C class, instances carry no __dict__; subclasses get one as usual. The base's
+    # ``__init__`` does the set-up, so that subclasses can call ``Unpickler.__init__`` as with _pickle.
+    __slots__ = ()
+
+
+__all__ += ["Unpickler", "load", "loads"]

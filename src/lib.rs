@@ -3,14 +3,22 @@
 mod errors;
 mod ffi;
 mod opcodes;
+mod tables;
+mod unpickler;
 
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
+use unpickler::{__pyo3_get_function_load, __pyo3_get_function_loads, load, loads};
 
 #[pymodule]
 fn _core(py: Python, m: &PyModule) -> PyResult<()> {
     ffi::version::init(py)?;
     errors::init(py)?;
+    tables::init(py)?;
+    m.add_class::<unpickler::Unpickler>()?;
+    m.add_class::<unpickler::UnpicklerMemoProxy>()?;
+    m.add_function(wrap_pyfunction!(load, m)?)?;
+    m.add_function(wrap_pyfunction!(loads, m)?)?;
     m.add("PickleError", errors::pickle_error_class(py))?;
     m.add("PicklingError", errors::pickling_error_class(py))?;
     m.add("UnpicklingError", errors::unpickling_error_class(py))?;
@@ -18,7 +26,9 @@ fn _core(py: Python, m: &PyModule) -> PyResult<()> {
     m.add("DEFAULT_PROTOCOL", opcodes::DEFAULT_PROTOCOL)?;
     let table: Vec<&PyTuple> = opcodes::ALL
         .iter()
-        .map(|(name, byte, proto, _)| PyTuple::new(py, &[name.into_py(py), byte.into_py(py), proto.into_py(py)]))
+        .map(|(name, byte, proto, _)| {
+            PyTuple::new(py, &[name.into_py(py), byte.into_py(py), proto.into_py(py)])
+        })
         .collect();
     m.add("OPCODE_TABLE", table)?;
     Ok(())

@@ -397,7 +397,13 @@ pub fn none() -> Obj {
 
 #[inline]
 pub fn bool_obj(v: bool) -> Obj {
-    Obj::from_borrowed(unsafe { if v { ffi::Py_True() } else { ffi::Py_False() } })
+    Obj::from_borrowed(unsafe {
+        if v {
+            ffi::Py_True()
+        } else {
+            ffi::Py_False()
+        }
+    })
 }
 
 #[inline]
@@ -436,7 +442,10 @@ pub fn float_from_text(text: &[u8]) -> PyResult<Obj> {
 #[inline]
 pub fn new_bytes(data: &[u8]) -> PyResult<Obj> {
     Obj::from_owned(unsafe {
-        ffi::PyBytes_FromStringAndSize(data.as_ptr() as *const c_char, data.len() as ffi::Py_ssize_t)
+        ffi::PyBytes_FromStringAndSize(
+            data.as_ptr() as *const c_char,
+            data.len() as ffi::Py_ssize_t,
+        )
     })
 }
 
@@ -646,4 +655,167 @@ pub fn ptr_of(obj: &PyAny) -> *mut PyObject {
 /// Converts a PyO3 object into an `Obj` without going through `PyAny` (a new reference).
 pub fn from_pyobject(obj: &pyo3::PyObject) -> Obj {
     Obj::of_py(obj)
+}
+
+// ---- type predicates ----
+
+impl Obj {
+    #[inline]
+    pub fn is_type(&self) -> bool {
+        unsafe { ffi::PyType_Check(self.as_ptr()) != 0 }
+    }
+    #[inline]
+    pub fn is_tuple(&self) -> bool {
+        unsafe { ffi::PyTuple_Check(self.as_ptr()) != 0 }
+    }
+    #[inline]
+    pub fn is_dict(&self) -> bool {
+        unsafe { ffi::PyDict_Check(self.as_ptr()) != 0 }
+    }
+    #[inline]
+    pub fn is_str(&self) -> bool {
+        unsafe { ffi::PyUnicode_Check(self.as_ptr()) != 0 }
+    }
+    #[inline]
+    pub fn is_int(&self) -> bool {
+        unsafe { ffi::PyLong_Check(self.as_ptr()) != 0 }
+    }
+    /// A `set` or a subclass of it (not a frozenset).
+    #[inline]
+    pub fn is_set(&self) -> bool {
+        unsafe { ffi::PySet_Check(self.as_ptr()) != 0 }
+    }
+    #[inline]
+    pub fn is_callable(&self) -> bool {
+        unsafe { ffi::PyCallable_Check(self.as_ptr()) != 0 }
+    }
+    /// Whether the type's flags include `Py_TPFLAGS_HEAPTYPE` (self must be a type).
+    fn is_heap_type(&self) -> bool {
+        let flags = unsafe { ffi::PyType_GetFlags(self.as_ptr() as *mut ffi::PyTypeObject) };
+        flags & (1 << 9) != 0
+    }
+    /// `tp_name` of the object's type, as `%.200s` in C error messages would show it.
+    pub fn type_tp_name(&self) -> String {
+        self.type_name()
+    }
+}
+
+/// The `tp_new` slot of a type, where it can be read under the stable ABI.
+enum TypeNew {
+    Slot(raw::NewFunc),
+    Missing,
+    /// Not readable (static types on 3.8/3.9): go through `cls.__new__`.
+    Unknown,
+}
+
+fn type_new_slot(cls: &Obj) -> TypeNew {
+    let tp = cls.as_ptr() as *mut ffi::PyTypeObject;
+    if version::running() >= (3, 10) || cls.is_heap_type() {
+        let p = unsafe { ffi::PyType_GetSlot(tp, ffi::Py_tp_new) };
+        if p.is_null() {
+            // A heap type's NULL slot (or a lookup error, which we clear) both mean "no __new__".
+            unsafe { ffi::PyErr_Clear() };
+            return TypeNew::Missing;
+        }
+        return TypeNew::Slot(unsafe {
+            std::mem::transmute::<*mut std::os::raw::c_void, raw::NewFunc>(p)
+        });
+    }
+    if version::is_frozen_layout() {
+        let head = unsafe { &*(tp as *const raw::TypeObjectHead37) };
+        return match head.tp_new {
+            Some(f) => TypeNew::Slot(f),
+            None => TypeNew::Missing,
+        };
+    }
+    TypeNew::Unknown
+}
+
+/// `cls.tp_new(cls, args, kwargs)` as the C unpickler calls it for NEWOBJ/NEWOBJ_EX; `Ok(None)` when
+/// the type has no `tp_new`. `cls` must be a type and `args` a tuple, `kwargs` a dict.
+pub fn call_type_new(cls: &Obj, args: &Obj, kwargs: Option<&Obj>) -> PyResult<Option<Obj>> {
+    match type_new_slot(cls) {
+        TypeNew::Missing => Ok(None),
+        TypeNew::Slot(f) => {
+            let kw = kwargs.map_or(std::ptr::null_mut(), |k| k.as_ptr());
+            let r = unsafe { f(cls.as_ptr() as *mut ffi::PyTypeObject, args.as_ptr(), kw) };
+            Obj::from_owned(r).map(Some)
+        }
+        TypeNew::Unknown => {
+            let new = cls.getattr(&intern("__new__"))?;
+            let mut items = vec![cls.clone()];
+            items.extend(args.tuple_items());
+            new.call(&new_tuple(items)?, kwargs).map(Some)
+        }
+    }
+}
+
+// ---- text and number parsing helpers the C unpickler gets from libc/CPython ----
+
+/// `bytes` decoded from a Python-escaped byte string (the STRING opcode's `'...'` body).
+pub fn bytes_decode_escape(data: &[u8]) -> PyResult<Obj> {
+    Obj::from_owned(unsafe {
+        ffi::PyBytes_DecodeEscape(
+            data.as_ptr() as *const c_char,
+            data.len() as ffi::Py_ssize_t,
+            std::ptr::null(),
+            0,
+            std::ptr::null(),
+        )
+    })
+}
+
+/// Parses the longest float prefix of `text` (which must be NUL-terminated) with CPython's own
+/// parser; returns the value and the number of bytes consumed. Raises ValueError if no prefix parses.
+pub fn parse_float_prefix(text_nul: &[u8]) -> PyResult<(f64, usize)> {
+    let start = text_nul.as_ptr() as *const c_char;
+    let mut end: *mut c_char = std::ptr::null_mut();
+    let v = unsafe { ffi::PyOS_string_to_double(start, &mut end, ffi::PyExc_OverflowError) };
+    if v == -1.0 && unsafe { !ffi::PyErr_Occurred().is_null() } {
+        return Err(fetch_error());
+    }
+    Ok((v, end as usize - start as usize))
+}
+
+/// Interns an exact str in place (as the C unpickler does for instance `__dict__` keys).
+pub fn intern_in_place(s: Obj) -> Obj {
+    let mut p = s.as_ptr();
+    std::mem::forget(s);
+    unsafe { ffi::PyUnicode_InternInPlace(&mut p) };
+    Obj(unsafe { NonNull::new_unchecked(p) })
+}
+
+/// Returns a read-only memoryview of `obj`, or `obj` itself when its buffer is already read-only.
+pub fn readonly_view(obj: &Obj) -> PyResult<Obj> {
+    let view = memoryview_of(obj)?;
+    let readonly = view.getattr(&intern("readonly"))?.is_true()?;
+    if readonly {
+        return Ok(obj.clone());
+    }
+    if version::is_frozen_layout() {
+        // SAFETY: a memoryview we just created; 3.6/3.7 layout is frozen.
+        unsafe {
+            (*(view.as_ptr() as *mut raw::MemoryViewObject37))
+                .view
+                .readonly = 1
+        };
+        return Ok(view);
+    }
+    view.call_method(&intern("toreadonly"), &[])
+}
+
+/// Builds an exception instance of class `ty` with one argument (e.g. `KeyError(key)`).
+pub fn error_with_value(ty: &PyAny, value: &Obj) -> PyErr {
+    match Obj::of(ty).call1(value) {
+        Ok(instance) => {
+            let py = unsafe { Python::assume_gil_acquired() };
+            PyErr::from_instance(instance.as_any(py))
+        }
+        Err(e) => e,
+    }
+}
+
+/// Number of live references to `obj` (for tests of refcount balance).
+pub fn refcount(obj: &Obj) -> isize {
+    unsafe { ffi::Py_REFCNT(obj.as_ptr()) }
 }

@@ -39,3 +39,47 @@ extern "C" {
     pub fn PyBuffer_Release(view: *mut PyBuffer);
     pub fn PyBuffer_IsContiguous(view: *const PyBuffer, fort: c_char) -> c_int;
 }
+
+/// `PyMemoryViewObject` as laid out in 3.6 and 3.7 (frozen ABI); only its embedded `Py_buffer` is
+/// touched, to mark a view read-only where `memoryview.toreadonly()` does not exist yet.
+#[repr(C)]
+pub struct MemoryViewObject37 {
+    pub ob_refcnt: Py_ssize_t,
+    pub ob_type: *mut c_void,
+    pub ob_size: Py_ssize_t,
+    pub mbuf: *mut c_void,
+    pub hash: Py_ssize_t,
+    pub flags: c_int,
+    pub exports: Py_ssize_t,
+    pub view: PyBuffer,
+}
+
+/// The head of `PyTypeObject` up to `tp_new`, identical in 3.6 and 3.7 (frozen ABI).
+#[repr(C)]
+pub struct TypeObjectHead37 {
+    pub ob_refcnt: Py_ssize_t,
+    pub ob_type: *mut c_void,
+    pub ob_size: Py_ssize_t,
+    pub tp_name: *const c_char,
+    pub tp_basicsize: Py_ssize_t,
+    pub tp_itemsize: Py_ssize_t,
+    pub slots_a: [*mut c_void; 15], // tp_dealloc .. tp_as_buffer
+    pub tp_flags: std::os::raw::c_ulong,
+    pub tp_doc: *const c_char,
+    pub slots_b: [*mut c_void; 8], // tp_traverse .. tp_members
+    pub tp_getset: *mut c_void,
+    pub tp_base: *mut c_void,
+    pub tp_dict: *mut PyObject,
+    pub tp_descr_get: *mut c_void,
+    pub tp_descr_set: *mut c_void,
+    pub tp_dictoffset: Py_ssize_t,
+    pub tp_init: *mut c_void,
+    pub tp_alloc: *mut c_void,
+    pub tp_new: Option<NewFunc>,
+}
+
+pub type NewFunc = unsafe extern "C" fn(
+    *mut pyo3::ffi::PyTypeObject,
+    *mut PyObject,
+    *mut PyObject,
+) -> *mut PyObject;

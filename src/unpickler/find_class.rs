@@ -1,0 +1,98 @@
+//! The default `Unpickler.find_class`: Python 2 name mapping, import, and attribute lookup (dotted
+//! paths from protocol 4 on).
+
+use pyo3::exceptions::{PyAttributeError, PyRuntimeError};
+use pyo3::prelude::*;
+
+use crate::ffi::{self, Obj};
+use crate::tables;
+
+/// Resolves `module_name.global_name` the way `_pickle.Unpickler.find_class` does.
+pub fn find_class(
+    module_name: &Obj,
+    global_name: &Obj,
+    proto: u8,
+    fix_imports: bool,
+) -> PyResult<Obj> {
+    let t = tables::get();
+    if let Some(audit) = &t.audit {
+        audit.call(
+            &ffi::tuple(&[
+                &ffi::new_str("pickle.find_class")?,
+                module_name,
+                global_name,
+            ])?,
+            None,
+        )?;
+    }
+    let (module_name, global_name) = if proto < 3 && fix_imports {
+        map_2to3(module_name, global_name)?
+    } else {
+        (module_name.clone(), global_name.clone())
+    };
+    let module = ffi::import(&module_name)?;
+    get_attribute(&module, &global_name, proto >= 4)
+}
+
+fn map_2to3(module_name: &Obj, global_name: &Obj) -> PyResult<(Obj, Obj)> {
+    let t = tables::get();
+    let key = ffi::tuple(&[module_name, global_name])?;
+    if let Some(item) = t.name_mapping_2to3.dict_get(&key)? {
+        if !item.is_tuple() || item.len()? != 2 {
+            return Err(PyRuntimeError::new_err(format!(
+                "_compat_pickle.NAME_MAPPING values should be 2-tuples, not {}",
+                item.type_name()
+            )));
+        }
+        let parts = item.tuple_items();
+        if !parts[0].is_str() || !parts[1].is_str() {
+            return Err(PyRuntimeError::new_err(format!(
+                "_compat_pickle.NAME_MAPPING values should be pairs of str, not ({}, {})",
+                parts[0].type_name(),
+                parts[1].type_name()
+            )));
+        }
+        return Ok((parts[0].clone(), parts[1].clone()));
+    }
+    if let Some(item) = t.import_mapping_2to3.dict_get(module_name)? {
+        if !item.is_str() {
+            return Err(PyRuntimeError::new_err(format!(
+                "_compat_pickle.IMPORT_MAPPING values should be strings, not {}",
+                item.type_name()
+            )));
+        }
+        return Ok((item, global_name.clone()));
+    }
+    Ok((module_name.clone(), global_name.clone()))
+}
+
+/// `getattr(obj, name)`, following dotted paths when `allow_qualname` (refusing `<locals>`).
+pub fn get_attribute(obj: &Obj, name: &Obj, allow_qualname: bool) -> PyResult<Obj> {
+    let not_found = || {
+        PyAttributeError::new_err(format!(
+            "Can't get attribute {} on {}",
+            name.repr_string(),
+            obj.repr_string()
+        ))
+    };
+    if !allow_qualname {
+        return obj.getattr_opt(name)?.ok_or_else(not_found);
+    }
+    let py = unsafe { Python::assume_gil_acquired() };
+    let parts: Vec<String> = name.as_any(py).call_method1("split", (".",))?.extract()?;
+    if parts.iter().any(|p| p == "<locals>") {
+        return Err(PyAttributeError::new_err(format!(
+            "Can't get local attribute {} on {}",
+            name.repr_string(),
+            obj.repr_string()
+        )));
+    }
+    let mut current = obj.clone();
+    for part in parts {
+        match current.getattr_opt(&ffi::new_str(&part)?)? {
+            Some(next) => current = next,
+            None => return Err(not_found()),
+        }
+    }
+    Ok(current)
+}

@@ -1,0 +1,898 @@
+//! The load loop: one arm per opcode, iterative (deeply nested pickles need no recursion), with the
+//! C unpickler's checks and error messages.
+
+use std::cell::Cell;
+
+use pyo3::exceptions::{PyEOFError, PyKeyError, PyOverflowError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+
+use super::find_class::find_class;
+use super::memo::Memo;
+use super::reader::{truncated, Source};
+use super::stack::Stack;
+use crate::errors;
+use crate::ffi::{self, types, Obj};
+use crate::opcodes as op;
+use crate::tables;
+
+/// Everything a load consults besides the input: set by the Unpickler's constructor or by
+/// `load()`/`loads()` arguments.
+pub struct Hooks {
+    pub fix_imports: bool,
+    pub encoding: Obj,
+    pub errors: Obj,
+    pub persistent_load: Option<Obj>,
+    /// A bound `find_class` to call; `None` uses the built-in resolution directly.
+    pub find_class: Option<Obj>,
+    /// Iterator over out-of-band buffers.
+    pub buffers: Option<Obj>,
+}
+
+impl Hooks {
+    fn encoding_is_bytes(&self) -> bool {
+        matches!(self.encoding.str_utf8(), Ok(b"bytes"))
+    }
+}
+
+pub struct Loader<'a, S: Source> {
+    pub src: S,
+    pub stack: Stack,
+    pub memo: &'a mut Memo,
+    pub hooks: &'a Hooks,
+    /// The protocol seen in PROTO (read by `find_class`, which may be called back from Python).
+    pub proto: &'a Cell<u8>,
+}
+
+/// Little-endian unsigned size (CPython's `calc_binsize`); `None` if it exceeds `isize::MAX`.
+fn binsize(bytes: &[u8]) -> Option<usize> {
+    let mut x: u64 = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        x |= (b as u64) << (8 * i);
+    }
+    if x > isize::MAX as u64 {
+        None
+    } else {
+        Some(x as usize)
+    }
+}
+
+/// Little-endian integer; unsigned for 1 and 2 bytes, signed for 4 (CPython's `calc_binint`).
+fn binint(bytes: &[u8]) -> i64 {
+    match bytes.len() {
+        1 => bytes[0] as i64,
+        2 => u16::from_le_bytes([bytes[0], bytes[1]]) as i64,
+        _ => i32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as i64,
+    }
+}
+
+/// libc `strtol(s, &end, 0)` on a NUL-free line: the value (None on overflow) and bytes consumed.
+fn strtol_base0(s: &[u8]) -> (Option<i64>, usize) {
+    let mut i = 0;
+    while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
+        i += 1;
+    }
+    let mut negative = false;
+    if i < s.len() && (s[i] == b'+' || s[i] == b'-') {
+        negative = s[i] == b'-';
+        i += 1;
+    }
+    let mut base = 10u32;
+    if i + 1 < s.len()
+        && s[i] == b'0'
+        && (s[i + 1] | 0x20) == b'x'
+        && s.get(i + 2).map_or(false, |c| c.is_ascii_hexdigit())
+    {
+        base = 16;
+        i += 2;
+    } else if i < s.len() && s[i] == b'0' {
+        base = 8;
+    }
+    let digits_start = i;
+    let mut value: i128 = 0;
+    let mut overflow = false;
+    while i < s.len() {
+        let d = match (s[i] as char).to_digit(base) {
+            Some(d) => d,
+            None => break,
+        };
+        value = value * base as i128 + d as i128;
+        if value > (i64::MAX as i128) + 1 {
+            overflow = true;
+            value = (i64::MAX as i128) + 1;
+        }
+        i += 1;
+    }
+    if i == digits_start {
+        return (Some(0), 0);
+    }
+    let v = if negative { -value } else { value };
+    if overflow || v > i64::MAX as i128 || v < i64::MIN as i128 {
+        return (None, i);
+    }
+    (Some(v as i64), i)
+}
+
+/// Strips the trailing newline of a line read by `readline` (lines shorter than `min` are truncated data).
+fn line_body(line: &[u8], min: usize) -> PyResult<&[u8]> {
+    if line.len() < min {
+        return Err(truncated());
+    }
+    Ok(&line[..line.len() - 1])
+}
+
+fn int_from_signed_le(data: &[u8]) -> PyResult<Obj> {
+    if data.len() <= 8 {
+        let mut buf = if data.last().map_or(false, |&b| b & 0x80 != 0) {
+            [0xffu8; 8]
+        } else {
+            [0u8; 8]
+        };
+        buf[..data.len()].copy_from_slice(data);
+        return ffi::new_int(i64::from_le_bytes(buf));
+    }
+    let py = unsafe { Python::assume_gil_acquired() };
+    let bytes = ffi::new_bytes(data)?;
+    let int_type = types::int().as_obj();
+    let from_bytes = int_type.getattr(&ffi::intern("from_bytes"))?;
+    let kwargs = pyo3::types::PyDict::new(py);
+    kwargs.set_item("signed", true)?;
+    from_bytes.call(
+        &ffi::tuple(&[&bytes, &ffi::new_str("little")?])?,
+        Some(&Obj::of(kwargs)),
+    )
+}
+
+impl<'a, S: Source> Loader<'a, S> {
+    /// Runs until STOP and returns the top of the stack.
+    pub fn run(&mut self) -> PyResult<Obj> {
+        self.stack.clear();
+        self.proto.set(0);
+        loop {
+            let code = match self.src.read_opcode() {
+                Ok(Some(c)) => c,
+                Ok(None) => return Err(PyEOFError::new_err("Ran out of input")),
+                Err(e) => return Err(e),
+            };
+            if code == op::STOP {
+                self.src.finish()?;
+                return self.stack.pop();
+            }
+            self.dispatch(code)?;
+        }
+    }
+
+    #[inline]
+    fn dispatch(&mut self, code: u8) -> PyResult<()> {
+        match code {
+            op::NONE => self.stack.push(ffi::none()),
+            op::NEWTRUE => self.stack.push(ffi::bool_obj(true)),
+            op::NEWFALSE => self.stack.push(ffi::bool_obj(false)),
+            op::BININT => {
+                let v = binint(self.src.read(4)?);
+                self.stack.push(ffi::new_int(v)?)
+            }
+            op::BININT1 => {
+                let v = self.src.read(1)?[0];
+                self.stack.push(ffi::new_int(v as i64)?)
+            }
+            op::BININT2 => {
+                let v = binint(self.src.read(2)?);
+                self.stack.push(ffi::new_int(v)?)
+            }
+            op::INT => self.load_int()?,
+            op::LONG => self.load_long()?,
+            op::LONG1 => self.load_counted_long(1)?,
+            op::LONG4 => self.load_counted_long(4)?,
+            op::FLOAT => self.load_float()?,
+            op::BINFLOAT => {
+                let s = self.src.read(8)?;
+                let v = f64::from_be_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]);
+                self.stack.push(ffi::new_float(v)?)
+            }
+            op::SHORT_BINBYTES => self.load_counted_bytes(1, "BINBYTES", false)?,
+            op::BINBYTES => self.load_counted_bytes(4, "BINBYTES", false)?,
+            op::BINBYTES8 => self.load_counted_bytes(8, "BINBYTES", false)?,
+            op::BYTEARRAY8 => self.load_counted_bytes(8, "BYTEARRAY8", true)?,
+            op::NEXT_BUFFER => self.load_next_buffer()?,
+            op::READONLY_BUFFER => {
+                let view = ffi::readonly_view(self.stack.top()?)?;
+                self.stack.replace_top(view)?
+            }
+            op::SHORT_BINSTRING => self.load_counted_binstring(1)?,
+            op::BINSTRING => self.load_counted_binstring(4)?,
+            op::STRING => self.load_string()?,
+            op::UNICODE => {
+                let line = self.src.readline()?;
+                let s = ffi::str_from_raw_unicode_escape(line_body(line, 1)?)?;
+                self.stack.push(s)
+            }
+            op::SHORT_BINUNICODE => self.load_counted_unicode(1)?,
+            op::BINUNICODE => self.load_counted_unicode(4)?,
+            op::BINUNICODE8 => self.load_counted_unicode(8)?,
+            op::EMPTY_TUPLE => self.load_counted_tuple(0)?,
+            op::TUPLE1 => self.load_counted_tuple(1)?,
+            op::TUPLE2 => self.load_counted_tuple(2)?,
+            op::TUPLE3 => self.load_counted_tuple(3)?,
+            op::TUPLE => {
+                let start = self.stack.pop_mark()?;
+                let items = self.stack.pop_from(start)?;
+                self.stack.push(ffi::new_tuple(items)?)
+            }
+            op::EMPTY_LIST => self.stack.push(ffi::new_list(&[])?),
+            op::LIST => {
+                let start = self.stack.pop_mark()?;
+                let items = self.stack.pop_from(start)?;
+                self.stack.push(ffi::new_list(&items)?)
+            }
+            op::EMPTY_DICT => self.stack.push(ffi::new_dict()?),
+            op::DICT => self.load_dict()?,
+            op::EMPTY_SET => self.stack.push(ffi::new_set(&[])?),
+            op::ADDITEMS => self.load_additems()?,
+            op::FROZENSET => {
+                let start = self.stack.pop_mark()?;
+                let items = self.stack.pop_from(start)?;
+                self.stack.push(ffi::new_frozenset(&items)?)
+            }
+            op::OBJ => self.load_obj()?,
+            op::INST => self.load_inst()?,
+            op::NEWOBJ => self.load_newobj(false)?,
+            op::NEWOBJ_EX => self.load_newobj(true)?,
+            op::GLOBAL => self.load_global()?,
+            op::STACK_GLOBAL => self.load_stack_global()?,
+            op::APPEND => {
+                let len = self.stack.len();
+                if len == 0 || len - 1 <= self.stack.fence() {
+                    return Err(self.stack.underflow());
+                }
+                self.do_append(len - 1)?
+            }
+            op::APPENDS => {
+                let mark = self.stack.pop_mark()?;
+                self.do_append(mark)?
+            }
+            op::SETITEM => {
+                let len = self.stack.len();
+                if len < 2 {
+                    return Err(self.stack.underflow());
+                }
+                self.do_setitems(len - 2)?
+            }
+            op::SETITEMS => {
+                let mark = self.stack.pop_mark()?;
+                self.do_setitems(mark)?
+            }
+            op::BUILD => self.load_build()?,
+            op::DUP => {
+                let top = self.stack.top()?.clone();
+                self.stack.push(top)
+            }
+            op::BINGET => {
+                let idx = self.src.read(1)?[0] as usize;
+                self.push_memo(idx)?
+            }
+            op::LONG_BINGET => {
+                let idx = binsize(self.src.read(4)?).unwrap_or(usize::MAX);
+                self.push_memo(idx)?
+            }
+            op::GET => self.load_get()?,
+            op::MARK => self.stack.push_mark(),
+            op::BINPUT => {
+                let idx = self.src.read(1)?[0] as usize;
+                self.memo_put(idx)?
+            }
+            op::LONG_BINPUT => {
+                let idx = binsize(self.src.read(4)?)
+                    .ok_or_else(|| PyValueError::new_err("negative LONG_BINPUT argument"))?;
+                self.memo_put(idx)?
+            }
+            op::PUT => self.load_put()?,
+            op::MEMOIZE => {
+                let idx = self.memo.next_index();
+                self.memo_put(idx)?
+            }
+            op::POP => {
+                if self.stack.mark_at_top() {
+                    self.stack.drop_top_mark();
+                } else {
+                    self.stack.pop()?;
+                }
+            }
+            op::POP_MARK => {
+                let mark = self.stack.pop_mark()?;
+                self.stack.truncate(mark);
+            }
+            op::PERSID => self.load_persid()?,
+            op::BINPERSID => {
+                let hook = self.persistent_load()?;
+                let pid = self.stack.pop()?;
+                self.stack.push(hook.call1(&pid)?)
+            }
+            op::REDUCE => {
+                let args = self.stack.pop()?;
+                let callable = self.stack.pop()?;
+                if !args.is_tuple() {
+                    return Err(PyTypeError::new_err("argument list must be a tuple"));
+                }
+                self.stack.push(callable.call(&args, None)?)
+            }
+            op::PROTO => {
+                let v = self.src.read(1)?[0];
+                if v > op::HIGHEST_PROTOCOL {
+                    return Err(PyValueError::new_err(format!(
+                        "unsupported pickle protocol: {}",
+                        v
+                    )));
+                }
+                self.proto.set(v);
+            }
+            op::FRAME => {
+                let n = binsize(self.src.read(8)?).ok_or_else(|| {
+                    PyOverflowError::new_err(format!(
+                        "FRAME length exceeds system's maximum of {} bytes",
+                        isize::MAX
+                    ))
+                })?;
+                self.src.prefetch_frame(n)?
+            }
+            op::EXT1 => self.load_extension(1)?,
+            op::EXT2 => self.load_extension(2)?,
+            op::EXT4 => self.load_extension(4)?,
+            other => {
+                let msg = if (0x20..=0x7e).contains(&other) && other != b'\'' && other != b'\\' {
+                    format!("invalid load key, '{}'.", other as char)
+                } else {
+                    format!("invalid load key, '\\x{:02x}'.", other)
+                };
+                return Err(errors::unpickling(msg));
+            }
+        }
+        Ok(())
+    }
+
+    // ---- scalars ----
+
+    fn load_int(&mut self) -> PyResult<()> {
+        let line = self.src.readline()?;
+        if line.len() < 2 {
+            return Err(truncated());
+        }
+        let (value, used) = strtol_base0(line);
+        let rest = &line[used..];
+        let clean_end = rest.first().map_or(true, |&c| c == b'\n');
+        let obj = match value {
+            Some(x) if clean_end => {
+                if line.len() == 3 && (x == 0 || x == 1) {
+                    ffi::bool_obj(x == 1)
+                } else {
+                    ffi::new_int(x)?
+                }
+            }
+            _ => ffi::int_from_text(line, 0)
+                .map_err(|_| PyValueError::new_err("could not convert string to int"))?,
+        };
+        self.stack.push(obj);
+        Ok(())
+    }
+
+    fn load_long(&mut self) -> PyResult<()> {
+        let line = self.src.readline()?;
+        if line.len() < 2 {
+            return Err(truncated());
+        }
+        let mut body = &line[..line.len() - 1];
+        if body.last() == Some(&b'L') {
+            body = &body[..body.len() - 1];
+        }
+        let value = ffi::int_from_text(body, 0)?;
+        self.stack.push(value);
+        Ok(())
+    }
+
+    fn load_counted_long(&mut self, size: usize) -> PyResult<()> {
+        let n = binint(self.src.read(size)?);
+        if n < 0 {
+            return Err(errors::unpickling("LONG pickle has negative byte count"));
+        }
+        let value = if n == 0 {
+            ffi::new_int(0)?
+        } else {
+            int_from_signed_le(self.src.read(n as usize)?)?
+        };
+        self.stack.push(value);
+        Ok(())
+    }
+
+    fn load_float(&mut self) -> PyResult<()> {
+        let line = self.src.readline()?;
+        if line.len() < 2 {
+            return Err(truncated());
+        }
+        let mut text = Vec::with_capacity(line.len() + 1);
+        text.extend_from_slice(line);
+        text.push(0);
+        let (value, used) = ffi::parse_float_prefix(&text)?;
+        if !matches!(text[used], b'\n' | 0) {
+            return Err(PyValueError::new_err("could not convert string to float"));
+        }
+        self.stack.push(ffi::new_float(value)?);
+        Ok(())
+    }
+
+    // ---- strings and bytes ----
+
+    fn read_size(&mut self, nbytes: usize, what: &str, unpickling_error: bool) -> PyResult<usize> {
+        match binsize(self.src.read(nbytes)?) {
+            Some(n) => Ok(n),
+            None => {
+                let msg = format!(
+                    "{} exceeds system's maximum size of {} bytes",
+                    what,
+                    isize::MAX
+                );
+                Err(if unpickling_error {
+                    errors::unpickling(msg)
+                } else {
+                    PyOverflowError::new_err(msg)
+                })
+            }
+        }
+    }
+
+    fn load_counted_bytes(&mut self, nbytes: usize, what: &str, bytearray: bool) -> PyResult<()> {
+        let n = self.read_size(nbytes, what, false)?;
+        let obj = self.src.read_object(n, bytearray)?;
+        self.stack.push(obj);
+        Ok(())
+    }
+
+    fn decode_py2_string(&self, data: &[u8]) -> PyResult<Obj> {
+        if self.hooks.encoding_is_bytes() {
+            ffi::new_bytes(data)
+        } else {
+            ffi::decode(data, &self.hooks.encoding, &self.hooks.errors)
+        }
+    }
+
+    fn load_counted_binstring(&mut self, nbytes: usize) -> PyResult<()> {
+        let n = self.read_size(nbytes, "BINSTRING", true)?;
+        let data = self.src.read(n)?;
+        let obj = if self.hooks.encoding_is_bytes() {
+            ffi::new_bytes(data)?
+        } else {
+            ffi::decode(data, &self.hooks.encoding, &self.hooks.errors)?
+        };
+        self.stack.push(obj);
+        Ok(())
+    }
+
+    fn load_string(&mut self) -> PyResult<()> {
+        let line = self.src.readline()?;
+        let body = &line[..line.len() - 1];
+        let quoted = body.len() >= 2
+            && body[0] == body[body.len() - 1]
+            && (body[0] == b'\'' || body[0] == b'"');
+        if !quoted {
+            return Err(errors::unpickling(
+                "the STRING opcode argument must be quoted",
+            ));
+        }
+        let raw = ffi::bytes_decode_escape(&body[1..body.len() - 1])?;
+        let obj = self.decode_py2_string(raw.bytes_data())?;
+        self.stack.push(obj);
+        Ok(())
+    }
+
+    fn load_counted_unicode(&mut self, nbytes: usize) -> PyResult<()> {
+        let n = self.read_size(nbytes, "BINUNICODE", false)?;
+        let data = self.src.read(n)?;
+        let s = ffi::str_from_utf8(data, b"surrogatepass\0")?;
+        self.stack.push(s);
+        Ok(())
+    }
+
+    fn load_next_buffer(&mut self) -> PyResult<()> {
+        let buffers = self.hooks.buffers.as_ref().ok_or_else(|| {
+            errors::unpickling(
+                "pickle stream refers to out-of-band data but no *buffers* argument was given",
+            )
+        })?;
+        match buffers.next()? {
+            Some(buf) => {
+                self.stack.push(buf);
+                Ok(())
+            }
+            None => Err(errors::unpickling("not enough out-of-band buffers")),
+        }
+    }
+
+    // ---- containers ----
+
+    fn load_counted_tuple(&mut self, n: usize) -> PyResult<()> {
+        let len = self.stack.len();
+        if len < n {
+            return Err(self.stack.underflow());
+        }
+        let items = self.stack.pop_from(len - n)?;
+        let t = ffi::new_tuple(items)?;
+        self.stack.push(t);
+        Ok(())
+    }
+
+    fn load_dict(&mut self) -> PyResult<()> {
+        let start = self.stack.pop_mark()?;
+        let dict = ffi::new_dict()?;
+        let items = self.stack.slice_from(start);
+        if items.len() % 2 != 0 {
+            return Err(errors::unpickling("odd number of items for DICT"));
+        }
+        for pair in items.chunks_exact(2) {
+            dict.dict_set(&pair[0], &pair[1])?;
+        }
+        self.stack.truncate(start);
+        self.stack.push(dict);
+        Ok(())
+    }
+
+    fn do_append(&mut self, x: usize) -> PyResult<()> {
+        let len = self.stack.len();
+        if x > len || x <= self.stack.fence() {
+            return Err(self.stack.underflow());
+        }
+        if len == x {
+            return Ok(());
+        }
+        let list = self.stack.get(x - 1)?.clone();
+        if list.is_exact_type(types::list()) {
+            let items = self.stack.pop_from(x)?;
+            for item in &items {
+                list.list_append(item)?;
+            }
+            return Ok(());
+        }
+        if let Some(extend) = list.getattr_opt(&ffi::intern("extend"))? {
+            let items = self.stack.pop_from(x)?;
+            extend.call1(&ffi::new_list(&items)?)?;
+            return Ok(());
+        }
+        let append = list.getattr(&ffi::intern("append"))?;
+        let items = self.stack.pop_from(x)?;
+        for item in &items {
+            append.call1(item)?;
+        }
+        Ok(())
+    }
+
+    fn do_setitems(&mut self, x: usize) -> PyResult<()> {
+        let len = self.stack.len();
+        if x > len || x <= self.stack.fence() {
+            return Err(self.stack.underflow());
+        }
+        if len == x {
+            return Ok(());
+        }
+        if (len - x) % 2 != 0 {
+            return Err(errors::unpickling("odd number of items for SETITEMS"));
+        }
+        let target = self.stack.get(x - 1)?.clone();
+        let exact_dict = target.is_exact_type(types::dict());
+        let mut result = Ok(());
+        for pair in self.stack.slice_from(x).chunks_exact(2) {
+            result = if exact_dict {
+                target.dict_set(&pair[0], &pair[1])
+            } else {
+                target.set_item(&pair[0], &pair[1])
+            };
+            if result.is_err() {
+                break;
+            }
+        }
+        self.stack.truncate(x);
+        result
+    }
+
+    fn load_additems(&mut self) -> PyResult<()> {
+        let mark = self.stack.pop_mark()?;
+        let len = self.stack.len();
+        if mark > len || mark <= self.stack.fence() {
+            return Err(self.stack.underflow());
+        }
+        if len == mark {
+            return Ok(());
+        }
+        let target = self.stack.get(mark - 1)?.clone();
+        let items = self.stack.pop_from(mark)?;
+        if target.is_set() {
+            for item in &items {
+                target.set_add(item)?;
+            }
+        } else {
+            let add = target.getattr(&ffi::intern("add"))?;
+            for item in &items {
+                add.call1(item)?;
+            }
+        }
+        Ok(())
+    }
+
+    // ---- objects ----
+
+    fn load_build(&mut self) -> PyResult<()> {
+        if self.stack.len() < self.stack.fence() + 2 {
+            return Err(self.stack.underflow());
+        }
+        let state = self.stack.pop()?;
+        let inst = self.stack.top()?.clone();
+        if let Some(setstate) = inst.getattr_opt(&ffi::intern("__setstate__"))? {
+            setstate.call1(&state)?;
+            return Ok(());
+        }
+        let (state, slotstate) = if state.is_tuple() && state.len()? == 2 {
+            let parts = state.tuple_items();
+            (parts[0].clone(), Some(parts[1].clone()))
+        } else {
+            (state, None)
+        };
+        if !state.is_none() {
+            if !state.is_dict() {
+                return Err(errors::unpickling("state is not a dictionary"));
+            }
+            let dict = inst.getattr(&ffi::intern("__dict__"))?;
+            for (key, value) in state.dict_items() {
+                let key = if key.is_exact_type(types::str()) {
+                    ffi::intern_in_place(key)
+                } else {
+                    key
+                };
+                dict.set_item(&key, &value)?;
+            }
+        }
+        if let Some(slotstate) = slotstate {
+            if !slotstate.is_dict() {
+                return Err(errors::unpickling("slot state is not a dictionary"));
+            }
+            for (key, value) in slotstate.dict_items() {
+                inst.setattr(&key, &value)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn instantiate(cls: &Obj, args: Obj) -> PyResult<Obj> {
+        if args.len()? == 0
+            && cls.is_type()
+            && cls.getattr_opt(&ffi::intern("__getinitargs__"))?.is_none()
+        {
+            let new = cls.getattr(&ffi::intern("__new__"))?;
+            return new.call1(cls);
+        }
+        cls.call(&args, None)
+    }
+
+    fn load_obj(&mut self) -> PyResult<()> {
+        let mark = self.stack.pop_mark()?;
+        if self.stack.len() < mark + 1 {
+            return Err(self.stack.underflow());
+        }
+        let args = ffi::new_tuple(self.stack.pop_from(mark + 1)?)?;
+        let cls = self.stack.pop()?;
+        let obj = Self::instantiate(&cls, args)?;
+        self.stack.push(obj);
+        Ok(())
+    }
+
+    fn read_ascii_line(&mut self) -> PyResult<Obj> {
+        let line = self.src.readline()?;
+        let body = line_body(line, 2)?;
+        ffi::decode(body, &ffi::intern("ascii"), &ffi::intern("strict"))
+    }
+
+    fn load_inst(&mut self) -> PyResult<()> {
+        let mark = self.stack.pop_mark()?;
+        let module = self.read_ascii_line()?;
+        let name = self.read_ascii_line()?;
+        let cls = self.find_class(&module, &name)?;
+        let args = ffi::new_tuple(self.stack.pop_from(mark)?)?;
+        let obj = Self::instantiate(&cls, args)?;
+        self.stack.push(obj);
+        Ok(())
+    }
+
+    fn load_newobj(&mut self, with_kwargs: bool) -> PyResult<()> {
+        let opname = if with_kwargs { "NEWOBJ_EX" } else { "NEWOBJ" };
+        let kwargs = if with_kwargs {
+            let kwargs = self.stack.pop()?;
+            if !kwargs.is_dict() {
+                return Err(errors::unpickling(format!(
+                    "{} kwargs argument must be a dict, not {}",
+                    opname,
+                    kwargs.type_name()
+                )));
+            }
+            Some(kwargs)
+        } else {
+            None
+        };
+        let args = self.stack.pop()?;
+        if !args.is_tuple() {
+            return Err(errors::unpickling(format!(
+                "{} args argument must be a tuple, not {}",
+                opname,
+                args.type_name()
+            )));
+        }
+        let cls = self.stack.pop()?;
+        if !cls.is_type() {
+            return Err(errors::unpickling(format!(
+                "{} class argument must be a type, not {}",
+                opname,
+                cls.type_name()
+            )));
+        }
+        match ffi::call_type_new(&cls, &args, kwargs.as_ref())? {
+            Some(obj) => {
+                self.stack.push(obj);
+                Ok(())
+            }
+            None => Err(errors::unpickling(format!(
+                "{} class argument '{}' doesn't have __new__",
+                opname,
+                cls.as_any(unsafe { Python::assume_gil_acquired() })
+                    .getattr("__name__")
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ))),
+        }
+    }
+
+    fn find_class(&self, module: &Obj, name: &Obj) -> PyResult<Obj> {
+        match &self.hooks.find_class {
+            Some(method) => method.call2(module, name),
+            None => find_class(module, name, self.proto.get(), self.hooks.fix_imports),
+        }
+    }
+
+    fn load_global(&mut self) -> PyResult<()> {
+        let module = {
+            let line = self.src.readline()?;
+            ffi::str_from_utf8(line_body(line, 2)?, b"strict\0")?
+        };
+        let name = {
+            let line = self.src.readline()?;
+            ffi::str_from_utf8(line_body(line, 2)?, b"strict\0")?
+        };
+        let obj = self.find_class(&module, &name)?;
+        self.stack.push(obj);
+        Ok(())
+    }
+
+    fn load_stack_global(&mut self) -> PyResult<()> {
+        let name = self.stack.pop();
+        let module = self.stack.pop();
+        match (module, name) {
+            (Ok(module), Ok(name))
+                if module.is_exact_type(types::str()) && name.is_exact_type(types::str()) =>
+            {
+                let obj = self.find_class(&module, &name)?;
+                self.stack.push(obj);
+                Ok(())
+            }
+            _ => Err(errors::unpickling("STACK_GLOBAL requires str")),
+        }
+    }
+
+    fn persistent_load(&self) -> PyResult<Obj> {
+        self.hooks.persistent_load.clone().ok_or_else(|| {
+            errors::unpickling(
+                "A load persistent id instruction was encountered,\nbut no persistent_load function was specified.",
+            )
+        })
+    }
+
+    fn load_persid(&mut self) -> PyResult<()> {
+        let hook = self.persistent_load()?;
+        let line = self.src.readline()?;
+        let body = line_body(line, 1)?;
+        if !body.is_ascii() {
+            return Err(errors::unpickling(
+                "persistent IDs in protocol 0 must be ASCII strings",
+            ));
+        }
+        let pid = ffi::str_from_utf8(body, b"strict\0")?;
+        let obj = hook.call1(&pid)?;
+        self.stack.push(obj);
+        Ok(())
+    }
+
+    // ---- memo ----
+
+    fn push_memo(&mut self, idx: usize) -> PyResult<()> {
+        match self.memo.get(idx) {
+            Some(obj) => {
+                let obj = obj.clone();
+                self.stack.push(obj);
+                Ok(())
+            }
+            None => Err(ffi::error_with_value(
+                unsafe { Python::assume_gil_acquired() }.get_type::<PyKeyError>(),
+                &ffi::new_uint(idx as u64)?,
+            )),
+        }
+    }
+
+    fn memo_put(&mut self, idx: usize) -> PyResult<()> {
+        let top = self.stack.top()?.clone();
+        self.memo.put(idx, top);
+        Ok(())
+    }
+
+    fn read_decimal_line(&mut self) -> PyResult<Obj> {
+        let line = self.src.readline()?;
+        if line.len() < 2 {
+            return Err(truncated());
+        }
+        ffi::int_from_text(line, 10)
+    }
+
+    fn load_get(&mut self) -> PyResult<()> {
+        let key = self.read_decimal_line()?;
+        let idx = key.as_ssize()?;
+        match usize::try_from(idx).ok().and_then(|i| self.memo.get(i)) {
+            Some(obj) => {
+                let obj = obj.clone();
+                self.stack.push(obj);
+                Ok(())
+            }
+            None => Err(ffi::error_with_value(
+                unsafe { Python::assume_gil_acquired() }.get_type::<PyKeyError>(),
+                &key,
+            )),
+        }
+    }
+
+    fn load_put(&mut self) -> PyResult<()> {
+        let line = self.src.readline()?;
+        if line.len() < 2 {
+            return Err(truncated());
+        }
+        let line = line.to_vec();
+        self.stack.top()?;
+        let idx = ffi::int_from_text(&line, 10)?.as_ssize()?;
+        if idx < 0 {
+            return Err(PyValueError::new_err("negative PUT argument"));
+        }
+        self.memo_put(idx as usize)
+    }
+
+    fn load_extension(&mut self, nbytes: usize) -> PyResult<()> {
+        let code = binint(self.src.read(nbytes)?);
+        if code <= 0 {
+            return Err(errors::unpickling("EXT specifies code <= 0"));
+        }
+        let t = tables::get();
+        let py_code = ffi::new_int(code)?;
+        if let Some(obj) = t.extension_cache.dict_get(&py_code)? {
+            self.stack.push(obj);
+            return Ok(());
+        }
+        let pair = t.inverted_registry.dict_get(&py_code)?.ok_or_else(|| {
+            PyValueError::new_err(format!("unregistered extension code {}", code))
+        })?;
+        let bad = || {
+            PyValueError::new_err(format!(
+                "_inverted_registry[{}] isn't a 2-tuple of strings",
+                code
+            ))
+        };
+        if !pair.is_tuple() || pair.len()? != 2 {
+            return Err(bad());
+        }
+        let parts = pair.tuple_items();
+        if !parts[0].is_str() || !parts[1].is_str() {
+            return Err(bad());
+        }
+        let obj = self.find_class(&parts[0], &parts[1])?;
+        t.extension_cache.dict_set(&py_code, &obj)?;
+        self.stack.push(obj);
+        Ok(())
+    }
+}

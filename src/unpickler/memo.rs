@@ -1,0 +1,79 @@
+//! The unpickler's memo: index → object. Dense indices live in a vector; a forged huge index goes to
+//! a map instead of making us allocate a vector that large.
+
+use std::collections::HashMap;
+
+use crate::ffi::Obj;
+
+/// Indices up to this far past the dense part are stored densely.
+const DENSE_SLACK: usize = 1024;
+
+#[derive(Default)]
+pub struct Memo {
+    dense: Vec<Option<Obj>>,
+    sparse: HashMap<usize, Obj>,
+    /// Number of occupied indices (MEMOIZE stores at this index).
+    count: usize,
+}
+
+impl Memo {
+    pub fn clear(&mut self) {
+        self.dense.clear();
+        self.sparse.clear();
+        self.count = 0;
+    }
+
+    #[inline]
+    pub fn get(&self, idx: usize) -> Option<&Obj> {
+        match self.dense.get(idx) {
+            Some(Some(obj)) => Some(obj),
+            _ if self.sparse.is_empty() => None,
+            _ => self.sparse.get(&idx),
+        }
+    }
+
+    #[inline]
+    pub fn put(&mut self, idx: usize, obj: Obj) {
+        if idx < self.dense.len() || idx <= self.dense.len().saturating_mul(2) + DENSE_SLACK {
+            if idx >= self.dense.len() {
+                self.dense.resize_with(idx + 1, || None);
+            }
+            let old = self.dense[idx].replace(obj);
+            let old_sparse = if self.sparse.is_empty() {
+                None
+            } else {
+                self.sparse.remove(&idx)
+            };
+            if old.is_none() && old_sparse.is_none() {
+                self.count += 1;
+            }
+        } else if self.sparse.insert(idx, obj).is_none() {
+            self.count += 1;
+        }
+    }
+
+    /// The index MEMOIZE uses next.
+    #[inline]
+    pub fn next_index(&self) -> usize {
+        self.count
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = (usize, &Obj)> {
+        let dense = self
+            .dense
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| o.as_ref().map(|o| (i, o)));
+        dense.chain(self.sparse.iter().map(|(i, o)| (*i, o)))
+    }
+}
+
+impl Clone for Memo {
+    fn clone(&self) -> Self {
+        Memo {
+            dense: self.dense.clone(),
+            sparse: self.sparse.clone(),
+            count: self.count,
+        }
+    }
+}

@@ -1,0 +1,416 @@
+//! The `Unpickler` class and the module-level `load`/`loads`.
+
+mod find_class;
+mod load;
+mod memo;
+mod reader;
+mod stack;
+
+use std::cell::{Cell, RefCell};
+
+use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
+use pyo3::gc::{PyGCProtocol, PyVisit};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+use pyo3::{AsPyPointer, PyTraverseError};
+
+use crate::errors;
+use crate::ffi::{self, Obj};
+use load::{Hooks, Loader};
+use memo::Memo;
+use reader::{BytesSource, FileMethods, FileSource};
+
+/// Interprets the `encoding`/`errors`/`buffers` keywords shared by every entry point.
+fn make_hooks(
+    fix_imports: bool,
+    encoding: &str,
+    errors: &str,
+    buffers: Option<&PyAny>,
+) -> PyResult<Hooks> {
+    let buffers = match buffers {
+        Some(b) if !b.is_none() => Some(Obj::of(b).iter()?),
+        _ => None,
+    };
+    Ok(Hooks {
+        fix_imports,
+        encoding: ffi::new_str(encoding)?,
+        errors: ffi::new_str(errors)?,
+        persistent_load: None,
+        find_class: None,
+        buffers,
+    })
+}
+
+fn run_loader<S: reader::Source>(
+    src: S,
+    hooks: &Hooks,
+    memo: &mut Memo,
+    proto: &Cell<u8>,
+) -> PyResult<Obj> {
+    let mut loader = Loader {
+        src,
+        stack: stack::Stack::default(),
+        memo,
+        hooks,
+        proto,
+    };
+    loader.run()
+}
+
+/// Read and return an object from the pickle data stored in a file.
+///
+/// The file needs `read()` and `readline()` methods; `readinto()` and `peek()` are used when present.
+#[pyfunction(
+    file,
+    "*",
+    fix_imports = "true",
+    encoding = "\"ASCII\"",
+    errors = "\"strict\"",
+    buffers = "None"
+)]
+#[pyo3(
+    text_signature = "(file, *, fix_imports=True, encoding='ASCII', errors='strict', buffers=())"
+)]
+pub fn load(
+    file: &PyAny,
+    fix_imports: bool,
+    encoding: &str,
+    errors: &str,
+    buffers: Option<&PyAny>,
+) -> PyResult<PyObject> {
+    let hooks = make_hooks(fix_imports, encoding, errors, buffers)?;
+    let src = FileSource::new(FileMethods::of(&Obj::of(file))?);
+    let mut memo = Memo::default();
+    run_loader(src, &hooks, &mut memo, &Cell::new(0)).map(Obj::into_py)
+}
+
+/// Read and return an object from the given pickle data (any bytes-like object, not copied).
+#[pyfunction(
+    data,
+    "/",
+    "*",
+    fix_imports = "true",
+    encoding = "\"ASCII\"",
+    errors = "\"strict\"",
+    buffers = "None"
+)]
+#[pyo3(
+    text_signature = "(data, /, *, fix_imports=True, encoding='ASCII', errors='strict', buffers=())"
+)]
+pub fn loads(
+    data: &PyAny,
+    fix_imports: bool,
+    encoding: &str,
+    errors: &str,
+    buffers: Option<&PyAny>,
+) -> PyResult<PyObject> {
+    let hooks = make_hooks(fix_imports, encoding, errors, buffers)?;
+    let src = BytesSource::new(&Obj::of(data))?;
+    let mut memo = Memo::default();
+    run_loader(src, &hooks, &mut memo, &Cell::new(0)).map(Obj::into_py)
+}
+
+/// Whether `self.find_class` would resolve to the built-in one, so the load may call it directly.
+fn uses_builtin_find_class(slf: &PyAny) -> PyResult<bool> {
+    let py = slf.py();
+    let builtin = py.get_type::<Unpickler>().getattr("find_class")?;
+    if slf.get_type().getattr("find_class")?.as_ptr() != builtin.as_ptr() {
+        return Ok(false);
+    }
+    match slf.getattr("__dict__") {
+        Ok(d) => Ok(!d.call_method1("__contains__", ("find_class",))?.is_true()?),
+        Err(_) => Ok(true),
+    }
+}
+
+/// What `__init__` sets up; absent until it has run.
+struct Setup {
+    file: FileMethods,
+    hooks: Hooks,
+}
+
+/// Reads a pickle data stream from a binary file (an object with `read()` and `readline()`).
+///
+/// `Unpickler(file, *, fix_imports=True, encoding='ASCII', errors='strict', buffers=())`
+#[pyclass(subclass, module = "pickle5_rs._core", name = "Unpickler")]
+pub struct Unpickler {
+    setup: RefCell<Option<Setup>>,
+    memo: RefCell<Memo>,
+    proto: Cell<u8>,
+    persistent_load: RefCell<Option<Obj>>,
+}
+
+// SAFETY: every field is only touched while the GIL is held.
+unsafe impl Send for Unpickler {}
+
+impl Unpickler {
+    fn initialize(
+        slf: &PyAny,
+        file: &PyAny,
+        fix_imports: bool,
+        encoding: &str,
+        errors: &str,
+        buffers: Option<&PyAny>,
+    ) -> PyResult<()> {
+        let cell: &PyCell<Unpickler> = slf.downcast()?;
+        let methods = FileMethods::of(&Obj::of(file))?;
+        let hooks = make_hooks(fix_imports, encoding, errors, buffers)?;
+        {
+            let this = cell.borrow();
+            *this.setup.borrow_mut() = Some(Setup {
+                file: methods,
+                hooks,
+            });
+            this.memo.borrow_mut().clear();
+            this.proto.set(0);
+        }
+        // A subclass's `persistent_load` method (or a class attribute) wins, as in `_pickle`.
+        let hook = match slf.getattr("persistent_load") {
+            Ok(h) => Some(Obj::of(h)),
+            Err(e) if e.is_instance::<PyAttributeError>(slf.py()) => None,
+            Err(e) => return Err(e),
+        };
+        *cell.borrow().persistent_load.borrow_mut() = hook;
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl Unpickler {
+    #[new]
+    #[args(args = "*", kwargs = "**")]
+    fn new(args: &PyTuple, kwargs: Option<&PyDict>) -> PyResult<Self> {
+        let _ = (args, kwargs);
+        Ok(Unpickler {
+            setup: RefCell::new(None),
+            memo: RefCell::new(Memo::default()),
+            proto: Cell::new(0),
+            persistent_load: RefCell::new(None),
+        })
+    }
+
+    #[args(
+        file,
+        "*",
+        fix_imports = "true",
+        encoding = "\"ASCII\"",
+        errors = "\"strict\"",
+        buffers = "None"
+    )]
+    fn __init__(
+        slf: &PyCell<Self>,
+        file: &PyAny,
+        fix_imports: bool,
+        encoding: &str,
+        errors: &str,
+        buffers: Option<&PyAny>,
+    ) -> PyResult<()> {
+        Unpickler::initialize(slf.as_ref(), file, fix_imports, encoding, errors, buffers)
+    }
+
+    /// Load a pickle.
+    ///
+    /// Read a pickled object representation from the open file object given in the constructor,
+    /// and return the reconstituted object hierarchy specified therein.
+    #[pyo3(text_signature = "($self, /)")]
+    fn load(slf: &PyCell<Self>) -> PyResult<PyObject> {
+        let this = slf.borrow();
+        let (methods, hooks) = {
+            let setup = this.setup.borrow();
+            let setup = setup.as_ref().ok_or_else(|| {
+                let name = slf.get_type().name().unwrap_or("Unpickler").to_string();
+                errors::unpickling(format!(
+                    "Unpickler.__init__() was not called by {}.__init__()",
+                    name
+                ))
+            })?;
+            let find_class = if uses_builtin_find_class(slf.as_ref())? {
+                None
+            } else {
+                Some(Obj::of(slf.getattr("find_class")?))
+            };
+            let hooks = Hooks {
+                fix_imports: setup.hooks.fix_imports,
+                encoding: setup.hooks.encoding.clone(),
+                errors: setup.hooks.errors.clone(),
+                persistent_load: this.persistent_load.borrow().clone(),
+                find_class,
+                buffers: setup.hooks.buffers.clone(),
+            };
+            (setup.file.clone(), hooks)
+        };
+        // The memo is taken out during the load so that hooks called back from Python may read
+        // or replace `self.memo` without conflicting borrows.
+        let mut memo = std::mem::take(&mut *this.memo.borrow_mut());
+        let result = run_loader(FileSource::new(methods), &hooks, &mut memo, &this.proto);
+        *this.memo.borrow_mut() = memo;
+        result.map(Obj::into_py)
+    }
+
+    /// Return an object from a specified module.
+    ///
+    /// If necessary, the module will be imported. Subclasses may override this method (e.g. to
+    /// restrict unpickling of arbitrary classes and functions).
+    #[pyo3(text_signature = "($self, module_name, global_name, /)")]
+    fn find_class(&self, module_name: &PyAny, global_name: &PyAny) -> PyResult<PyObject> {
+        let fix_imports = self
+            .setup
+            .borrow()
+            .as_ref()
+            .map_or(true, |s| s.hooks.fix_imports);
+        find_class::find_class(
+            &Obj::of(module_name),
+            &Obj::of(global_name),
+            self.proto.get(),
+            fix_imports,
+        )
+        .map(Obj::into_py)
+    }
+
+    /// Returns size in memory, in bytes.
+    fn __sizeof__(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.memo.borrow().entries().count() * std::mem::size_of::<usize>()
+    }
+
+    #[getter]
+    fn get_memo(slf: &PyCell<Self>) -> PyResult<UnpicklerMemoProxy> {
+        Ok(UnpicklerMemoProxy {
+            unpickler: slf.into(),
+        })
+    }
+
+    #[setter]
+    fn set_memo(&self, value: Option<&PyAny>) -> PyResult<()> {
+        let value =
+            value.ok_or_else(|| PyTypeError::new_err("attribute deletion is not supported"))?;
+        let new_memo = if let Ok(proxy) = value.downcast::<PyCell<UnpicklerMemoProxy>>() {
+            let proxy = proxy.borrow();
+            let other = proxy.unpickler.as_ref(value.py()).borrow();
+            let copied = other.memo.borrow().clone();
+            copied
+        } else if let Ok(dict) = value.downcast::<PyDict>() {
+            let mut memo = Memo::default();
+            for (key, item) in dict.iter() {
+                if !Obj::of(key).is_int() {
+                    return Err(PyTypeError::new_err("memo key must be integers"));
+                }
+                let idx: isize = key.extract()?;
+                if idx < 0 {
+                    return Err(PyValueError::new_err("memo key must be positive integers."));
+                }
+                memo.put(idx as usize, Obj::of(item));
+            }
+            memo
+        } else {
+            return Err(PyTypeError::new_err(format!(
+                "'memo' attribute must be an UnpicklerMemoProxy object or dict, not {}",
+                value.get_type().name()?
+            )));
+        };
+        *self.memo.borrow_mut() = new_memo;
+        Ok(())
+    }
+
+    #[getter]
+    fn get_persistent_load(&self) -> PyResult<PyObject> {
+        match &*self.persistent_load.borrow() {
+            Some(h) => Ok(h.clone().into_py()),
+            None => Err(PyAttributeError::new_err("persistent_load")),
+        }
+    }
+
+    #[setter]
+    fn set_persistent_load(&self, value: Option<&PyAny>) -> PyResult<()> {
+        let value =
+            value.ok_or_else(|| PyTypeError::new_err("attribute deletion is not supported"))?;
+        if !value.is_callable() {
+            return Err(PyTypeError::new_err(
+                "persistent_load must be a callable taking one argument",
+            ));
+        }
+        *self.persistent_load.borrow_mut() = Some(Obj::of(value));
+        Ok(())
+    }
+}
+
+#[pyproto]
+impl PyGCProtocol for Unpickler {
+    fn __traverse__(&self, visit: PyVisit) -> Result<(), PyTraverseError> {
+        // A borrow held by a running load means the objects are in use; skipping them only makes
+        // the collector more conservative.
+        if let Ok(setup) = self.setup.try_borrow() {
+            if let Some(setup) = setup.as_ref() {
+                for obj in setup.file.objects() {
+                    visit.call(&obj.clone().into_py())?;
+                }
+                let hooks = &setup.hooks;
+                for obj in hooks.buffers.iter().chain(hooks.persistent_load.iter()) {
+                    visit.call(&obj.clone().into_py())?;
+                }
+            }
+        }
+        if let Ok(hook) = self.persistent_load.try_borrow() {
+            if let Some(h) = hook.as_ref() {
+                visit.call(&h.clone().into_py())?;
+            }
+        }
+        if let Ok(memo) = self.memo.try_borrow() {
+            for (_, obj) in memo.entries() {
+                visit.call(&obj.clone().into_py())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn __clear__(&mut self) {
+        if let Ok(mut setup) = self.setup.try_borrow_mut() {
+            setup.take();
+        }
+        if let Ok(mut hook) = self.persistent_load.try_borrow_mut() {
+            hook.take();
+        }
+        if let Ok(mut memo) = self.memo.try_borrow_mut() {
+            memo.clear();
+        }
+    }
+}
+
+/// The memo of an `Unpickler`, as its `memo` attribute shows it.
+#[pyclass(module = "pickle5_rs", name = "UnpicklerMemoProxy")]
+pub struct UnpicklerMemoProxy {
+    unpickler: Py<Unpickler>,
+}
+
+#[pymethods]
+impl UnpicklerMemoProxy {
+    /// Remove all items from memo.
+    fn clear(&self, py: Python) {
+        self.unpickler.as_ref(py).borrow().memo.borrow_mut().clear();
+    }
+
+    /// Copy the memo to a new object.
+    fn copy<'py>(&self, py: Python<'py>) -> PyResult<&'py PyDict> {
+        let dict = PyDict::new(py);
+        let unpickler = self.unpickler.as_ref(py).borrow();
+        let memo = unpickler.memo.borrow();
+        for (idx, obj) in memo.entries() {
+            dict.set_item(idx, obj.as_any(py))?;
+        }
+        Ok(dict)
+    }
+
+    /// Implement pickling support.
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(&'py PyAny, (&'py PyDict,))> {
+        Ok((py.get_type::<PyDict>(), (self.copy(py)?,)))
+    }
+}
+
+#[pyproto]
+impl PyGCProtocol for UnpicklerMemoProxy {
+    fn __traverse__(&self, visit: PyVisit) -> Result<(), PyTraverseError> {
+        visit.call(&self.unpickler)
+    }
+
+    fn __clear__(&mut self) {}
+}

@@ -1,5 +1,6 @@
 //! pickle5_rs: CPython's C pickler with protocol 5, in Rust, as one abi3 module for CPython 3.6-3.13.
 
+mod buffer;
 mod errors;
 mod ffi;
 mod opcodes;
@@ -11,6 +12,7 @@ use pyo3::types::PyTuple;
 fn _core(py: Python, m: &PyModule) -> PyResult<()> {
     ffi::version::init(py)?;
     errors::init(py)?;
+    buffer::init(py, m)?;
     m.add("PickleError", errors::pickle_error_class(py))?;
     m.add("PicklingError", errors::pickling_error_class(py))?;
     m.add("UnpicklingError", errors::unpickling_error_class(py))?;
@@ -18,7 +20,9 @@ fn _core(py: Python, m: &PyModule) -> PyResult<()> {
     m.add("DEFAULT_PROTOCOL", opcodes::DEFAULT_PROTOCOL)?;
     let table: Vec<&PyTuple> = opcodes::ALL
         .iter()
-        .map(|(name, byte, proto, _)| PyTuple::new(py, &[name.into_py(py), byte.into_py(py), proto.into_py(py)]))
+        .map(|(name, byte, proto, _)| {
+            PyTuple::new(py, &[name.into_py(py), byte.into_py(py), proto.into_py(py)])
+        })
         .collect();
     m.add("OPCODE_TABLE", table)?;
     Ok(())

@@ -14,6 +14,11 @@ from ._core import (
     UnpicklingError,
 )
 
+if _sys.version_info >= (3, 8):
+    from pickle import PickleBuffer
+else:
+    from ._core import PickleBuffer
+
 # Opcode constants, as bytes, exactly as ``pickle.py`` names them.
 for _name, _byte, _proto in _core.OPCODE_TABLE:
     globals()[_name] = bytes([_byte])
@@ -25,6 +30,7 @@ __all__ = [
     "PickleError",
     "PicklingError",
     "UnpicklingError",
+    "PickleBuffer",
     "HIGHEST_PROTOCOL",
     "DEFAULT_PROTOCOL",
 ]

@@ -1,5 +1,6 @@
 //! pickle5_rs: CPython's C pickler with protocol 5, in Rust, as one abi3 module for CPython 3.6-3.13.
 
+mod buffer;
 mod errors;
 mod ffi;
 mod opcodes;
@@ -19,6 +20,7 @@ fn _core(py: Python, m: &PyModule) -> PyResult<()> {
     m.add_class::<unpickler::UnpicklerMemoProxy>()?;
     m.add_function(wrap_pyfunction!(load, m)?)?;
     m.add_function(wrap_pyfunction!(loads, m)?)?;
+    buffer::init(py, m)?;
     m.add("PickleError", errors::pickle_error_class(py))?;
     m.add("PicklingError", errors::pickling_error_class(py))?;
     m.add("UnpicklingError", errors::unpickling_error_class(py))?;

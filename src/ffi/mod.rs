@@ -5,6 +5,8 @@
 //! same signature by every CPython >= 3.6 are declared in [`raw`]; see ARCHITECTURE.md for the policy.
 
 pub mod buffer;
+mod layout37;
+pub mod picklebuffer;
 mod raw;
 pub mod version;
 
@@ -702,7 +704,7 @@ impl Obj {
 
 /// The `tp_new` slot of a type, where it can be read under the stable ABI.
 enum TypeNew {
-    Slot(raw::NewFunc),
+    Slot(layout37::NewFunc),
     Missing,
     /// Not readable (static types on 3.8/3.9): go through `cls.__new__`.
     Unknown,
@@ -718,11 +720,11 @@ fn type_new_slot(cls: &Obj) -> TypeNew {
             return TypeNew::Missing;
         }
         return TypeNew::Slot(unsafe {
-            std::mem::transmute::<*mut std::os::raw::c_void, raw::NewFunc>(p)
+            std::mem::transmute::<*mut std::os::raw::c_void, layout37::NewFunc>(p)
         });
     }
     if version::is_frozen_layout() {
-        let head = unsafe { &*(tp as *const raw::TypeObjectHead37) };
+        let head = unsafe { &*(tp as *const layout37::TypeObjectHead37) };
         return match head.tp_new {
             Some(f) => TypeNew::Slot(f),
             None => TypeNew::Missing,
@@ -783,25 +785,6 @@ pub fn intern_in_place(s: Obj) -> Obj {
     std::mem::forget(s);
     unsafe { ffi::PyUnicode_InternInPlace(&mut p) };
     Obj(unsafe { NonNull::new_unchecked(p) })
-}
-
-/// Returns a read-only memoryview of `obj`, or `obj` itself when its buffer is already read-only.
-pub fn readonly_view(obj: &Obj) -> PyResult<Obj> {
-    let view = memoryview_of(obj)?;
-    let readonly = view.getattr(&intern("readonly"))?.is_true()?;
-    if readonly {
-        return Ok(obj.clone());
-    }
-    if version::is_frozen_layout() {
-        // SAFETY: a memoryview we just created; 3.6/3.7 layout is frozen.
-        unsafe {
-            (*(view.as_ptr() as *mut raw::MemoryViewObject37))
-                .view
-                .readonly = 1
-        };
-        return Ok(view);
-    }
-    view.call_method(&intern("toreadonly"), &[])
 }
 
 /// Builds an exception instance of class `ty` with one argument (e.g. `KeyError(key)`).

@@ -195,8 +195,9 @@ impl<'a, S: Source> Loader<'a, S> {
             op::BYTEARRAY8 => self.load_counted_bytes(8, "BYTEARRAY8", true)?,
             op::NEXT_BUFFER => self.load_next_buffer()?,
             op::READONLY_BUFFER => {
-                let view = ffi::readonly_view(self.stack.top()?)?;
-                self.stack.replace_top(view)?
+                if let Some(view) = crate::buffer::readonly_view(self.stack.top()?)? {
+                    self.stack.replace_top(view)?
+                }
             }
             op::SHORT_BINSTRING => self.load_counted_binstring(1)?,
             op::BINSTRING => self.load_counted_binstring(4)?,

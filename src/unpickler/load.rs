@@ -142,6 +142,15 @@ fn int_from_signed_le(data: &[u8]) -> PyResult<Obj> {
     )
 }
 
+/// A GET of an index the memo lacks: KeyError up to 3.8, UnpicklingError from 3.9 on.
+fn memo_missing(key: &Obj) -> PyErr {
+    if ffi::version::running() < (3, 9) {
+        let py = unsafe { Python::assume_gil_acquired() };
+        return ffi::error_with_value(py.get_type::<PyKeyError>(), key);
+    }
+    errors::unpickling(format!("Memo value not found at index {}", key.repr_string()))
+}
+
 impl<'a, S: Source> Loader<'a, S> {
     /// Runs until STOP and returns the top of the stack.
     pub fn run(&mut self) -> PyResult<Obj> {
@@ -813,10 +822,7 @@ impl<'a, S: Source> Loader<'a, S> {
                 self.stack.push(obj);
                 Ok(())
             }
-            None => Err(ffi::error_with_value(
-                unsafe { Python::assume_gil_acquired() }.get_type::<PyKeyError>(),
-                &ffi::new_uint(idx as u64)?,
-            )),
+            None => Err(memo_missing(&ffi::new_uint(idx as u64)?)),
         }
     }
 
@@ -843,10 +849,7 @@ impl<'a, S: Source> Loader<'a, S> {
                 self.stack.push(obj);
                 Ok(())
             }
-            None => Err(ffi::error_with_value(
-                unsafe { Python::assume_gil_acquired() }.get_type::<PyKeyError>(),
-                &key,
-            )),
+            None => Err(memo_missing(&key)),
         }
     }
 

@@ -46,6 +46,7 @@ impl BufferView {
         Self::acquire(obj, raw::PYBUF_WRITABLE)
     }
 
+    #[inline(always)]
     pub fn len(&self) -> usize {
         self.view.len as usize
     }
@@ -64,6 +65,7 @@ impl BufferView {
     }
 
     /// The bytes (only meaningful for contiguous views).
+    #[inline(always)]
     pub fn as_slice(&self) -> &[u8] {
         if self.view.len == 0 || self.view.buf.is_null() {
             return &[];

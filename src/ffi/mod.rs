@@ -362,7 +362,7 @@ pub mod types {
         bytes => PyBytes_Type, bytearray => PyByteArray_Type, str => PyUnicode_Type,
         int => PyLong_Type, float => PyFloat_Type, bool => PyBool_Type, tuple => PyTuple_Type,
         list => PyList_Type, dict => PyDict_Type, set => PySet_Type, frozenset => PyFrozenSet_Type,
-        type_ => PyType_Type, memoryview => PyMemoryView_Type,
+        type_ => PyType_Type, object => PyBaseObject_Type, memoryview => PyMemoryView_Type,
     }
 }
 

@@ -2,9 +2,11 @@
 //! C unpickler's checks and error messages.
 
 use std::cell::Cell;
+use std::collections::HashMap;
 
 use pyo3::exceptions::{PyEOFError, PyKeyError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::AsPyPointer;
 
 use super::find_class::find_class;
 use super::memo::Memo;
@@ -41,14 +43,38 @@ pub struct Loader<'a, S: Source> {
     pub hooks: &'a Hooks,
     /// The protocol seen in PROTO (read by `find_class`, which may be called back from Python).
     pub proto: &'a Cell<u8>,
+    /// Types known to resolve attributes plainly and to define no `__setstate__` (see BUILD).
+    pub plain_types: HashMap<usize, (Obj, bool)>,
+}
+
+/// Whether instances of `ty` find `__setstate__` only in their own `__dict__`, if at all: no class
+/// in the MRO defines it, `__getattr__` or a custom `__getattribute__`.
+fn lacks_setstate(ty: &Obj) -> PyResult<bool> {
+    let py = unsafe { Python::assume_gil_acquired() };
+    let object = types::object().as_obj();
+    for klass in ty.as_any(py).getattr("__mro__")?.iter()? {
+        let klass = klass?;
+        let dict = klass.getattr("__dict__")?;
+        let has = |name: &str| -> PyResult<bool> { dict.call_method1("__contains__", (name,))?.is_true() };
+        if has("__setstate__")? || has("__getattr__")? {
+            return Ok(false);
+        }
+        if klass.as_ptr() != object.as_ptr() && has("__getattribute__")? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Little-endian unsigned size (CPython's `calc_binsize`); `None` if it exceeds `isize::MAX`.
+#[inline]
 fn binsize(bytes: &[u8]) -> Option<usize> {
-    let mut x: u64 = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        x |= (b as u64) << (8 * i);
-    }
+    let x: u64 = match *bytes {
+        [a] => a as u64,
+        [a, b, c, d] => u32::from_le_bytes([a, b, c, d]) as u64,
+        [a, b, c, d, e, f, g, h] => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
+        _ => bytes.iter().rev().fold(0u64, |acc, &b| (acc << 8) | b as u64),
+    };
     if x > isize::MAX as u64 {
         None
     } else {
@@ -57,6 +83,7 @@ fn binsize(bytes: &[u8]) -> Option<usize> {
 }
 
 /// Little-endian integer; unsigned for 1 and 2 bytes, signed for 4 (CPython's `calc_binint`).
+#[inline]
 fn binint(bytes: &[u8]) -> i64 {
     match bytes.len() {
         1 => bytes[0] as i64,
@@ -170,7 +197,7 @@ impl<'a, S: Source> Loader<'a, S> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn dispatch(&mut self, code: u8) -> PyResult<()> {
         match code {
             op::NONE => self.stack.push(ffi::none()),
@@ -430,6 +457,7 @@ impl<'a, S: Source> Loader<'a, S> {
 
     // ---- strings and bytes ----
 
+    #[inline(always)]
     fn read_size(&mut self, nbytes: usize, what: &str, unpickling_error: bool) -> PyResult<usize> {
         match binsize(self.src.read(nbytes)?) {
             Some(n) => Ok(n),
@@ -448,6 +476,7 @@ impl<'a, S: Source> Loader<'a, S> {
         }
     }
 
+    #[inline(always)]
     fn load_counted_bytes(&mut self, nbytes: usize, what: &str, bytearray: bool) -> PyResult<()> {
         let n = self.read_size(nbytes, what, false)?;
         let obj = self.src.read_object(n, bytearray)?;
@@ -492,6 +521,7 @@ impl<'a, S: Source> Loader<'a, S> {
         Ok(())
     }
 
+    #[inline(always)]
     fn load_counted_unicode(&mut self, nbytes: usize) -> PyResult<()> {
         let n = self.read_size(nbytes, "BINUNICODE", false)?;
         let data = self.src.read(n)?;
@@ -632,7 +662,8 @@ impl<'a, S: Source> Loader<'a, S> {
         }
         let state = self.stack.pop()?;
         let inst = self.stack.top()?.clone();
-        if let Some(setstate) = inst.getattr_opt(&ffi::intern("__setstate__"))? {
+        let (setstate, inst_dict) = self.find_setstate(&inst)?;
+        if let Some(setstate) = setstate {
             setstate.call1(&state)?;
             return Ok(());
         }
@@ -646,7 +677,10 @@ impl<'a, S: Source> Loader<'a, S> {
             if !state.is_dict() {
                 return Err(errors::unpickling("state is not a dictionary"));
             }
-            let dict = inst.getattr(&ffi::intern("__dict__"))?;
+            let dict = match inst_dict {
+                Some(d) => d,
+                None => inst.getattr(&ffi::intern("__dict__"))?,
+            };
             for (key, value) in state.dict_items() {
                 let key = if key.is_exact_type(types::str()) {
                     ffi::intern_in_place(key)
@@ -665,6 +699,30 @@ impl<'a, S: Source> Loader<'a, S> {
             }
         }
         Ok(())
+    }
+
+    /// `getattr(inst, "__setstate__", None)`, without raising and catching AttributeError for the
+    /// common plain classes; also returns the instance `__dict__` when it was looked up.
+    fn find_setstate(&mut self, inst: &Obj) -> PyResult<(Option<Obj>, Option<Obj>)> {
+        let ty = inst.type_obj();
+        let plain = match self.plain_types.get(&ty.addr()) {
+            Some((_, plain)) => *plain,
+            None => {
+                let plain = lacks_setstate(&ty)?;
+                self.plain_types.insert(ty.addr(), (ty, plain));
+                plain
+            }
+        };
+        if !plain {
+            return Ok((inst.getattr_opt(&ffi::intern("__setstate__"))?, None));
+        }
+        match inst.getattr_opt(&ffi::intern("__dict__"))? {
+            Some(dict) if dict.is_dict() => {
+                let setstate = dict.dict_get(&ffi::intern("__setstate__"))?;
+                Ok((setstate, Some(dict)))
+            }
+            _ => Ok((None, None)),
+        }
     }
 
     fn instantiate(cls: &Obj, args: Obj) -> PyResult<Obj> {

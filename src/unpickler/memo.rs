@@ -34,6 +34,12 @@ impl Memo {
 
     #[inline]
     pub fn put(&mut self, idx: usize, obj: Obj) {
+        if idx == self.dense.len() && self.sparse.is_empty() {
+            // The common case: MEMOIZE/BINPUT numbering objects in order.
+            self.dense.push(Some(obj));
+            self.count += 1;
+            return;
+        }
         if idx < self.dense.len() || idx <= self.dense.len().saturating_mul(2) + DENSE_SLACK {
             if idx >= self.dense.len() {
                 self.dense.resize_with(idx + 1, || None);

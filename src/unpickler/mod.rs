@@ -53,6 +53,7 @@ fn run_loader<S: reader::Source>(
         memo,
         hooks,
         proto,
+        plain_types: Default::default(),
     };
     loader.run()
 }

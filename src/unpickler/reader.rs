@@ -64,7 +64,7 @@ impl BytesSource {
 }
 
 impl Source for BytesSource {
-    #[inline]
+    #[inline(always)]
     fn read(&mut self, n: usize) -> PyResult<&[u8]> {
         let data = self.view.as_slice();
         if n > data.len() - self.pos {
@@ -75,7 +75,7 @@ impl Source for BytesSource {
         Ok(&data[start..start + n])
     }
 
-    #[inline]
+    #[inline(always)]
     fn read_opcode(&mut self) -> PyResult<Option<u8>> {
         let data = self.view.as_slice();
         match data.get(self.pos) {
@@ -106,6 +106,7 @@ impl Source for BytesSource {
         Ok(())
     }
 
+    #[inline(always)]
     fn read_object(&mut self, n: usize, bytearray: bool) -> PyResult<Obj> {
         let data = self.read(n)?;
         object_from_slice(data, bytearray)

@@ -268,6 +268,19 @@ impl Obj {
         Ok(Some(Obj::from_borrowed(p)))
     }
 
+    /// Calls `f(key, value)` for each item of a dict (borrowed for the duration of the call).
+    pub fn dict_for_each(&self, mut f: impl FnMut(&Obj, &Obj) -> PyResult<()>) -> PyResult<()> {
+        let mut pos: ffi::Py_ssize_t = 0;
+        let mut k: *mut PyObject = std::ptr::null_mut();
+        let mut v: *mut PyObject = std::ptr::null_mut();
+        while unsafe { ffi::PyDict_Next(self.as_ptr(), &mut pos, &mut k, &mut v) } != 0 {
+            // New references keep key and value alive even if `f` mutates the dict.
+            let (key, value) = (Obj::from_borrowed(k), Obj::from_borrowed(v));
+            f(&key, &value)?;
+        }
+        Ok(())
+    }
+
     /// `(key, value)` pairs of a dict, snapshotted.
     pub fn dict_items(&self) -> Vec<(Obj, Obj)> {
         let mut out = Vec::new();
@@ -563,19 +576,52 @@ pub fn str_from_raw_unicode_escape(data: &[u8]) -> PyResult<Obj> {
     })
 }
 
-/// Creates an interned str from ASCII/UTF-8 Rust text (for attribute names).
-pub fn intern(s: &str) -> Obj {
-    let py = unsafe { Python::assume_gil_acquired() };
-    Obj::of(pyo3::types::PyString::new(py, s)) // interned lazily by attribute lookups
+/// A str interned once per call site (attribute and method names): `&*interned!("name")`.
+#[macro_export]
+macro_rules! interned {
+    ($name:literal) => {{
+        static CELL: $crate::ffi::InternedName = $crate::ffi::InternedName::new();
+        CELL.get($name)
+    }};
+}
+
+/// Storage behind `interned!`.
+pub struct InternedName(once_cell::sync::OnceCell<Obj>);
+
+// SAFETY: the name is created and read only with the GIL held, and never released.
+unsafe impl Sync for InternedName {}
+unsafe impl Send for Obj {}
+
+impl InternedName {
+    pub const fn new() -> Self {
+        InternedName(once_cell::sync::OnceCell::new())
+    }
+
+    pub fn get(&self, name: &str) -> &Obj {
+        self.0.get_or_init(|| {
+            let mut text = String::with_capacity(name.len() + 1);
+            text.push_str(name);
+            text.push('\0');
+            let p = unsafe { ffi::PyUnicode_InternFromString(text.as_ptr() as *const c_char) };
+            // Only fails on memory exhaustion at first use; an unusable name is then fatal anyway.
+            Obj::from_owned(p).expect("cannot create an interned attribute name")
+        })
+    }
 }
 
 pub fn new_str(s: &str) -> PyResult<Obj> {
     str_from_utf8(s.as_bytes(), b"strict\0")
 }
 
-pub fn new_tuple(items: Vec<Obj>) -> PyResult<Obj> {
+/// A tuple that takes ownership of `items`.
+pub fn new_tuple<I>(items: I) -> PyResult<Obj>
+where
+    I: IntoIterator<Item = Obj>,
+    I::IntoIter: ExactSizeIterator,
+{
+    let items = items.into_iter();
     let t = Obj::from_owned(unsafe { ffi::PyTuple_New(items.len() as ffi::Py_ssize_t) })?;
-    for (i, item) in items.into_iter().enumerate() {
+    for (i, item) in items.enumerate() {
         let p = item.as_ptr();
         std::mem::forget(item);
         // SAFETY: a fresh tuple; SetItem steals the reference.
@@ -585,7 +631,7 @@ pub fn new_tuple(items: Vec<Obj>) -> PyResult<Obj> {
 }
 
 pub fn tuple(items: &[&Obj]) -> PyResult<Obj> {
-    new_tuple(items.iter().map(|o| (*o).clone()).collect())
+    new_tuple(items.iter().map(|o| (*o).clone()))
 }
 
 pub fn new_list(items: &[Obj]) -> PyResult<Obj> {
@@ -596,6 +642,23 @@ pub fn new_list(items: &[Obj]) -> PyResult<Obj> {
             ffi::Py_INCREF(item.as_ptr());
             ffi::PyList_SetItem(l.as_ptr(), i as ffi::Py_ssize_t, item.as_ptr());
         }
+    }
+    Ok(l)
+}
+
+/// A list that takes ownership of `items`.
+pub fn new_list_owned<I>(items: I) -> PyResult<Obj>
+where
+    I: IntoIterator<Item = Obj>,
+    I::IntoIter: ExactSizeIterator,
+{
+    let items = items.into_iter();
+    let l = Obj::from_owned(unsafe { ffi::PyList_New(items.len() as ffi::Py_ssize_t) })?;
+    for (i, item) in items.enumerate() {
+        let p = item.as_ptr();
+        std::mem::forget(item);
+        // SAFETY: a fresh list; SetItem steals the reference.
+        unsafe { ffi::PyList_SetItem(l.as_ptr(), i as ffi::Py_ssize_t, p) };
     }
     Ok(l)
 }
@@ -744,7 +807,7 @@ pub fn call_type_new(cls: &Obj, args: &Obj, kwargs: Option<&Obj>) -> PyResult<Op
             Obj::from_owned(r).map(Some)
         }
         TypeNew::Unknown => {
-            let new = cls.getattr(&intern("__new__"))?;
+            let new = cls.getattr(crate::interned!("__new__"))?;
             let mut items = vec![cls.clone()];
             items.extend(args.tuple_items());
             new.call(&new_tuple(items)?, kwargs).map(Some)

@@ -55,7 +55,9 @@ fn lacks_setstate(ty: &Obj) -> PyResult<bool> {
     for klass in ty.as_any(py).getattr("__mro__")?.iter()? {
         let klass = klass?;
         let dict = klass.getattr("__dict__")?;
-        let has = |name: &str| -> PyResult<bool> { dict.call_method1("__contains__", (name,))?.is_true() };
+        let has = |name: &str| -> PyResult<bool> {
+            dict.call_method1("__contains__", (name,))?.is_true()
+        };
         if has("__setstate__")? || has("__getattr__")? {
             return Ok(false);
         }
@@ -73,7 +75,10 @@ fn binsize(bytes: &[u8]) -> Option<usize> {
         [a] => a as u64,
         [a, b, c, d] => u32::from_le_bytes([a, b, c, d]) as u64,
         [a, b, c, d, e, f, g, h] => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
-        _ => bytes.iter().rev().fold(0u64, |acc, &b| (acc << 8) | b as u64),
+        _ => bytes
+            .iter()
+            .rev()
+            .fold(0u64, |acc, &b| (acc << 8) | b as u64),
     };
     if x > isize::MAX as u64 {
         None
@@ -160,7 +165,7 @@ fn int_from_signed_le(data: &[u8]) -> PyResult<Obj> {
     let py = unsafe { Python::assume_gil_acquired() };
     let bytes = ffi::new_bytes(data)?;
     let int_type = types::int().as_obj();
-    let from_bytes = int_type.getattr(&ffi::intern("from_bytes"))?;
+    let from_bytes = int_type.getattr(crate::interned!("from_bytes"))?;
     let kwargs = pyo3::types::PyDict::new(py);
     kwargs.set_item("signed", true)?;
     from_bytes.call(
@@ -175,7 +180,10 @@ fn memo_missing(key: &Obj) -> PyErr {
         let py = unsafe { Python::assume_gil_acquired() };
         return ffi::error_with_value(py.get_type::<PyKeyError>(), key);
     }
-    errors::unpickling(format!("Memo value not found at index {}", key.repr_string()))
+    errors::unpickling(format!(
+        "Memo value not found at index {}",
+        key.repr_string()
+    ))
 }
 
 impl<'a, S: Source> Loader<'a, S> {
@@ -252,14 +260,14 @@ impl<'a, S: Source> Loader<'a, S> {
             op::TUPLE3 => self.load_counted_tuple(3)?,
             op::TUPLE => {
                 let start = self.stack.pop_mark()?;
-                let items = self.stack.pop_from(start)?;
-                self.stack.push(ffi::new_tuple(items)?)
+                let t = ffi::new_tuple(self.stack.drain_from(start)?)?;
+                self.stack.push(t)
             }
             op::EMPTY_LIST => self.stack.push(ffi::new_list(&[])?),
             op::LIST => {
                 let start = self.stack.pop_mark()?;
-                let items = self.stack.pop_from(start)?;
-                self.stack.push(ffi::new_list(&items)?)
+                let l = ffi::new_list_owned(self.stack.drain_from(start)?)?;
+                self.stack.push(l)
             }
             op::EMPTY_DICT => self.stack.push(ffi::new_dict()?),
             op::DICT => self.load_dict()?,
@@ -552,8 +560,7 @@ impl<'a, S: Source> Loader<'a, S> {
         if len < n {
             return Err(self.stack.underflow());
         }
-        let items = self.stack.pop_from(len - n)?;
-        let t = ffi::new_tuple(items)?;
+        let t = ffi::new_tuple(self.stack.drain_from(len - n)?)?;
         self.stack.push(t);
         Ok(())
     }
@@ -583,18 +590,17 @@ impl<'a, S: Source> Loader<'a, S> {
         }
         let list = self.stack.get(x - 1)?.clone();
         if list.is_exact_type(types::list()) {
-            let items = self.stack.pop_from(x)?;
-            for item in &items {
-                list.list_append(item)?;
+            for item in self.stack.drain_from(x)? {
+                list.list_append(&item)?;
             }
             return Ok(());
         }
-        if let Some(extend) = list.getattr_opt(&ffi::intern("extend"))? {
+        if let Some(extend) = list.getattr_opt(crate::interned!("extend"))? {
             let items = self.stack.pop_from(x)?;
             extend.call1(&ffi::new_list(&items)?)?;
             return Ok(());
         }
-        let append = list.getattr(&ffi::intern("append"))?;
+        let append = list.getattr(crate::interned!("append"))?;
         let items = self.stack.pop_from(x)?;
         for item in &items {
             append.call1(item)?;
@@ -646,7 +652,7 @@ impl<'a, S: Source> Loader<'a, S> {
                 target.set_add(item)?;
             }
         } else {
-            let add = target.getattr(&ffi::intern("add"))?;
+            let add = target.getattr(crate::interned!("add"))?;
             for item in &items {
                 add.call1(item)?;
             }
@@ -679,7 +685,7 @@ impl<'a, S: Source> Loader<'a, S> {
             }
             let dict = match inst_dict {
                 Some(d) => d,
-                None => inst.getattr(&ffi::intern("__dict__"))?,
+                None => inst.getattr(crate::interned!("__dict__"))?,
             };
             for (key, value) in state.dict_items() {
                 let key = if key.is_exact_type(types::str()) {
@@ -714,11 +720,11 @@ impl<'a, S: Source> Loader<'a, S> {
             }
         };
         if !plain {
-            return Ok((inst.getattr_opt(&ffi::intern("__setstate__"))?, None));
+            return Ok((inst.getattr_opt(crate::interned!("__setstate__"))?, None));
         }
-        match inst.getattr_opt(&ffi::intern("__dict__"))? {
+        match inst.getattr_opt(crate::interned!("__dict__"))? {
             Some(dict) if dict.is_dict() => {
-                let setstate = dict.dict_get(&ffi::intern("__setstate__"))?;
+                let setstate = dict.dict_get(crate::interned!("__setstate__"))?;
                 Ok((setstate, Some(dict)))
             }
             _ => Ok((None, None)),
@@ -728,9 +734,11 @@ impl<'a, S: Source> Loader<'a, S> {
     fn instantiate(cls: &Obj, args: Obj) -> PyResult<Obj> {
         if args.len()? == 0
             && cls.is_type()
-            && cls.getattr_opt(&ffi::intern("__getinitargs__"))?.is_none()
+            && cls
+                .getattr_opt(crate::interned!("__getinitargs__"))?
+                .is_none()
         {
-            let new = cls.getattr(&ffi::intern("__new__"))?;
+            let new = cls.getattr(crate::interned!("__new__"))?;
             return new.call1(cls);
         }
         cls.call(&args, None)
@@ -751,7 +759,7 @@ impl<'a, S: Source> Loader<'a, S> {
     fn read_ascii_line(&mut self) -> PyResult<Obj> {
         let line = self.src.readline()?;
         let body = line_body(line, 2)?;
-        ffi::decode(body, &ffi::intern("ascii"), &ffi::intern("strict"))
+        ffi::decode(body, crate::interned!("ascii"), crate::interned!("strict"))
     }
 
     fn load_inst(&mut self) -> PyResult<()> {

@@ -148,10 +148,10 @@ pub struct FileMethods {
 impl FileMethods {
     /// Looks up `read`/`readline` (required) and `readinto`/`peek` (optional) like `_pickle` does.
     pub fn of(file: &Obj) -> PyResult<FileMethods> {
-        let peek = file.getattr_opt(&ffi::intern("peek"))?;
-        let readinto = file.getattr_opt(&ffi::intern("readinto"))?;
-        let read = file.getattr_opt(&ffi::intern("read"))?;
-        let readline = file.getattr_opt(&ffi::intern("readline"))?;
+        let peek = file.getattr_opt(crate::interned!("peek"))?;
+        let readinto = file.getattr_opt(crate::interned!("readinto"))?;
+        let read = file.getattr_opt(crate::interned!("read"))?;
+        let readline = file.getattr_opt(crate::interned!("readline"))?;
         match (read, readline) {
             (Some(read), Some(readline)) => Ok(FileMethods {
                 read,
@@ -299,7 +299,7 @@ impl FileSource {
                 let view = ffi::memoryview_of_mut(rest)?;
                 let result = readinto.call1(&view);
                 // The view must not outlive `dest`: release it before returning.
-                let _ = view.call_method(&ffi::intern("release"), &[]);
+                let _ = view.call_method(crate::interned!("release"), &[]);
                 let n = result?.as_ssize()?;
                 if n < 0 {
                     return Err(pyo3::exceptions::PyValueError::new_err(

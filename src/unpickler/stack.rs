@@ -101,6 +101,15 @@ impl Stack {
         Ok(self.items.split_off(start))
     }
 
+    /// Removes the items from `start` upward, as an owning iterator.
+    #[inline]
+    pub fn drain_from(&mut self, start: usize) -> PyResult<std::vec::Drain<'_, Obj>> {
+        if start < self.fence() || start > self.items.len() {
+            return Err(self.underflow());
+        }
+        Ok(self.items.drain(start..))
+    }
+
     /// The items from `start` upward, left in place.
     pub fn slice_from(&self, start: usize) -> &[Obj] {
         &self.items[start.min(self.items.len())..]

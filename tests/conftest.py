@@ -1,0 +1,27 @@
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import unpickle_support as support  # noqa: E402
+
+
+def pytest_report_header(config):
+    ref = support.REF.__name__ if support.REF is not None else "absent"
+    return "unpickler under test: %s; reference: %s" % (support.TARGET_NAME, ref)
+
+
+@pytest.fixture(scope="session")
+def target():
+    """The module under test (pickle5_rs, or the reference with PICKLE5_RS_TARGET=reference)."""
+    return support.TARGET
+
+
+@pytest.fixture(scope="session")
+def ref():
+    """The reference C pickle module; tests that compare with it skip when it is absent."""
+    if support.REF is None:
+        pytest.skip("reference pickle module (pickle5 on 3.6/3.7) is not installed")
+    return support.REF

@@ -51,5 +51,10 @@ class Unpickler(_core.Unpickler):
     # ``__init__`` does the set-up, so that subclasses can call ``Unpickler.__init__`` as with _pickle.
     __slots__ = ()
 
+    def __delattr__(self, name):
+        if name in ("memo", "persistent_load"):
+            raise TypeError("attribute deletion is not supported")
+        super().__delattr__(name)
+
 
 __all__ += ["Unpickler", "load", "loads"]

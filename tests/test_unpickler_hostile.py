@@ -5,6 +5,7 @@ so an unpickler that believes a claimed size and allocates it fails loudly inste
 reserving gigabytes.
 """
 
+import builtins
 import json
 import os
 import pickle
@@ -110,7 +111,7 @@ def _rebuild_exception(row):
     name, message, is_unpickling = row[2], row[3], row[4]
     if is_unpickling:
         return pickle.UnpicklingError(message)
-    cls = getattr(__builtins__ if isinstance(__builtins__, dict) else __builtins__, name, None)
+    cls = getattr(builtins, name, None)
     if isinstance(cls, type) and issubclass(cls, BaseException):
         return cls(message)
     return type(name, (Exception,), {})(message)

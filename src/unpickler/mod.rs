@@ -314,11 +314,22 @@ impl Unpickler {
     }
 
     #[getter]
-    fn get_persistent_load(&self) -> PyResult<PyObject> {
-        match &*self.persistent_load.borrow() {
+    fn get_persistent_load(slf: &PyCell<Self>) -> PyResult<PyObject> {
+        match &*slf.borrow().persistent_load.borrow() {
             Some(h) => Ok(h.clone().into_py()),
+            // From 3.13 on, `_pickle.Unpickler` has a default method that refuses persistent IDs.
+            None if ffi::version::running() >= (3, 13) => {
+                Ok(slf.getattr("_persistent_load_default")?.into())
+            }
             None => Err(PyAttributeError::new_err("persistent_load")),
         }
+    }
+
+    /// The default `persistent_load` (3.13+): persistent IDs need a `persistent_load` of your own.
+    fn _persistent_load_default(&self, _pid: &PyAny) -> PyResult<()> {
+        Err(errors::unpickling(
+            "A load persistent id instruction was encountered, but no persistent_load function was specified.",
+        ))
     }
 
     #[setter]

@@ -108,6 +108,10 @@ impl Source for BytesSource {
 
     #[inline(always)]
     fn read_object(&mut self, n: usize, bytearray: bool) -> PyResult<Obj> {
+        // Like CPython, even an empty payload needs input left to read.
+        if self.pos == self.view.len() {
+            return Err(truncated());
+        }
         let data = self.read(n)?;
         object_from_slice(data, bytearray)
     }
@@ -274,7 +278,8 @@ impl FileSource {
         dest[..from_window].copy_from_slice(&window[self.pos..self.pos + from_window]);
         self.pos += from_window;
         let rest = &mut dest[from_window..];
-        if rest.is_empty() {
+        // Like CPython, only data taken from the window can complete a read without the file.
+        if rest.is_empty() && from_window > 0 {
             return Ok(());
         }
         self.skip_consumed()?;
@@ -284,9 +289,9 @@ impl FileSource {
                 if !data.is_exact_type(ffi::types::bytes())
                     && !data.is_instance(ffi::types::bytes())?
                 {
-                    return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                    return Err(pyo3::exceptions::PyValueError::new_err(format!(
                         "read() returned non-bytes object ({})",
-                        data.repr_string()
+                        data.type_obj().repr_string()
                     )));
                 }
                 let got = data.bytes_data();
@@ -368,7 +373,8 @@ impl Source for FileSource {
     }
 
     fn read_object(&mut self, n: usize, bytearray: bool) -> PyResult<Obj> {
-        if n <= self.available() {
+        // An empty window means a file read, even for an empty payload (as in CPython).
+        if n <= self.available() && self.available() > 0 {
             let data = self.read(n)?;
             return object_from_slice(data, bytearray);
         }

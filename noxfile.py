@@ -65,14 +65,24 @@ def _put_pyenv_interpreters_on_path():
 
 _put_pyenv_interpreters_on_path()
 
-_built_wheel = None
+# The wheel under test, or why there is none: set by the first session that needs it.
+_wheel_outcome = {}
 
 
 def _wheel(session):
     """Path of the wheel under test: built into dist/ on first use in this run."""
-    global _built_wheel
-    if _built_wheel is not None:
-        return _built_wheel
+    if "error" in _wheel_outcome:
+        session.error(_wheel_outcome["error"])
+    if "path" not in _wheel_outcome:
+        try:
+            _wheel_outcome["path"] = _given_or_built_wheel(session)
+        except BaseException:
+            _wheel_outcome["error"] = "building the wheel failed earlier in this run"
+            raise
+    return _wheel_outcome["path"]
+
+
+def _given_or_built_wheel(session):
     given = os.environ.get("PICKLE5_RS_WHEEL")
     if given:
         wheel = Path(given).resolve()
@@ -104,7 +114,6 @@ def _wheel(session):
     # 3.6's pip only installs a manylinux2014 wheel; a manylinux_2_3x one is refused.
     if WHEEL_TAG not in wheel.name:
         session.error(f"{wheel.name} does not carry the tag {WHEEL_TAG[1:]}")
-    _built_wheel = wheel
     return wheel
 
 
@@ -123,6 +132,11 @@ def _reference_backport(session):
     return [REFERENCE_BACKPORT[session.python]] if session.python in REFERENCE_BACKPORT else []
 
 
+def _requirements_file(path):
+    """pip arguments for an optional requirements file (per-version pins use environment markers)."""
+    return ["--requirement", str(path)] if path.is_file() else []
+
+
 def _pickletester_38(session):
     """CPython 3.8's Lib/test, where tests on 3.6/3.7 load pickletester.py from."""
     prefix = _pyenv_prefix("3.8")
@@ -135,7 +149,8 @@ def _pickletester_38(session):
 @nox.session(python=PYTHONS, venv_backend="venv")
 def tests(session):
     """pytest tests/ against the installed wheel."""
-    _install(session, PYTEST.get(session.python, PYTEST_DEFAULT), *_reference_backport(session))
+    requirements = [PYTEST.get(session.python, PYTEST_DEFAULT), *_reference_backport(session)]
+    _install(session, *requirements, *_requirements_file(ROOT / "tests" / "requirements.txt"))
     env = {
         "PICKLE5_RS_PICKLETESTER_38": _pickletester_38(session),
         # Lets tests/test_module.py check that the wheel, not the source tree, is imported.
@@ -166,11 +181,7 @@ def bench(session):
     script = ROOT / "bench" / "run.py"
     if not script.is_file():
         session.skip("bench/run.py does not exist yet")
-    requirements = _reference_backport(session)
-    bench_requirements = ROOT / "bench" / "requirements.txt"
-    if bench_requirements.is_file():
-        requirements += ["-r", str(bench_requirements)]
-    _install(session, *requirements)
+    _install(session, *_reference_backport(session), *_requirements_file(ROOT / "bench" / "requirements.txt"))
     session.run("python", str(script), *session.posargs)
 
 

@@ -29,7 +29,10 @@ def opcode_names(module):
 def test_imported_from_installed_wheel_not_source_tree():
     source_package = Path(__file__).resolve().parent.parent / "pickle5_rs"
     imported_package = Path(pickle5_rs.__file__).resolve().parent
-    assert imported_package != source_package
+    assert imported_package != source_package, (
+        "pickle5_rs was imported from the source tree, not the installed wheel: keep the "
+        "repository root off sys.path (no conftest.py at the root, no tests/__init__.py)"
+    )
 
 
 def test_protocol_constants():

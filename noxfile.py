@@ -55,15 +55,15 @@ def _pyenv_prefix(version):
     return Path(prefix) if result.returncode == 0 and prefix else None
 
 
-def _put_pyenv_interpreters_on_path():
-    # Only one pyenv version is global; its shims hide the others, so nox would
-    # not find python3.6 etc. Their real bin directories go in front instead.
-    # A version pyenv lacks is left out and nox then fails on it.
-    dirs = [p / "bin" for p in map(_pyenv_prefix, PYTHONS) if p is not None]
-    os.environ["PATH"] = os.pathsep.join([str(d) for d in dirs] + [os.environ.get("PATH", "")])
-
-
-_put_pyenv_interpreters_on_path()
+# pyenv's install of each version, or None where pyenv has none.
+PYENV_PREFIXES = {version: _pyenv_prefix(version) for version in PYTHONS}
+# Only one pyenv version is global; its shims hide the others, so nox would not
+# find python3.6 etc. Their real bin directories go in front of PATH instead.
+# A version pyenv lacks is left out, and nox then fails on it.
+os.environ["PATH"] = os.pathsep.join(
+    [str(prefix / "bin") for prefix in PYENV_PREFIXES.values() if prefix is not None]
+    + [os.environ.get("PATH", "")]
+)
 
 # The wheel under test, or why there is none: set by the first session that needs it.
 _wheel_outcome = {}
@@ -139,7 +139,7 @@ def _requirements_file(path):
 
 def _pickletester_38(session):
     """CPython 3.8's Lib/test, where tests on 3.6/3.7 load pickletester.py from."""
-    prefix = _pyenv_prefix("3.8")
+    prefix = PYENV_PREFIXES["3.8"]
     test_dir = prefix / "lib" / "python3.8" / "test" if prefix else None
     if test_dir is None or not (test_dir / "pickletester.py").is_file():
         session.error("CPython 3.8's Lib/test/pickletester.py not found (pyenv prefix 3.8)")

@@ -1,0 +1,193 @@
+"""Build, test, lint and benchmark pickle5_rs on every supported CPython.
+
+`nox` runs the default sessions (lint, then the tests on 3.6 ... 3.13);
+`nox -s tests-3.6 -- -k memo` runs one version with extra pytest arguments;
+`nox -s demo` and `nox -s bench` are run on request.
+
+The release wheel is built once per nox run and installed (never editable) in
+each session, so the tests see exactly what users install. Building needs
+maturin and ziglang next to nox: `pip install -r .ci/tools.txt`, or let
+`bash .ci/run` set that up. `PICKLE5_RS_WHEEL=path/to.whl nox` tests a given
+wheel instead of building one.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from importlib.util import find_spec
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+DIST = ROOT / "dist"
+PYTHONS = ["3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
+DEMO_PYTHONS = ["3.6", "3.13"]
+# On 3.6/3.7 the reference C pickler is the pickle5 backport; 3.8+ has it in the stdlib.
+REFERENCE_BACKPORT = {"3.6": "pickle5==0.0.12", "3.7": "pickle5==0.0.12"}
+# pytest releases that still support each interpreter.
+PYTEST = {"3.6": "pytest>=7.0,<7.1", "3.7": "pytest>=7.4,<8", "3.8": "pytest>=8.3,<8.4"}
+PYTEST_DEFAULT = "pytest>=8.3,<10"
+WHEEL_TAG = "-cp36-abi3-manylinux2014_x86_64"
+
+nox.needs_version = ">=2024.4.15"
+nox.options.sessions = ["lint", "tests"]
+nox.options.default_venv_backend = "venv"
+# A missing interpreter is a failure, not a skip: CI must test every version.
+nox.options.error_on_missing_interpreters = True
+if hasattr(nox.options, "download_python"):
+    nox.options.download_python = "never"
+
+
+def _pyenv_prefix(version):
+    pyenv = shutil.which("pyenv") or str(Path.home() / ".pyenv" / "bin" / "pyenv")
+    try:
+        result = subprocess.run(
+            [pyenv, "prefix", version],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            universal_newlines=True,
+        )
+    except OSError:
+        return None
+    prefix = result.stdout.strip()
+    return Path(prefix) if result.returncode == 0 and prefix else None
+
+
+# pyenv's install of each version, or None where pyenv has none.
+PYENV_PREFIXES = {version: _pyenv_prefix(version) for version in PYTHONS}
+# Only one pyenv version is global; its shims hide the others, so nox would not
+# find python3.6 etc. Their real bin directories go in front of PATH instead.
+# A version pyenv lacks is left out, and nox then fails on it.
+os.environ["PATH"] = os.pathsep.join(
+    [str(prefix / "bin") for prefix in PYENV_PREFIXES.values() if prefix is not None]
+    + [os.environ.get("PATH", "")]
+)
+
+# The wheel under test, or why there is none: set by the first session that needs it.
+_wheel_outcome = {}
+
+
+def _wheel(session):
+    """Path of the wheel under test: built into dist/ on first use in this run."""
+    if "error" in _wheel_outcome:
+        session.error(_wheel_outcome["error"])
+    if "path" not in _wheel_outcome:
+        try:
+            _wheel_outcome["path"] = _given_or_built_wheel(session)
+        except BaseException:
+            _wheel_outcome["error"] = "building the wheel failed earlier in this run"
+            raise
+    return _wheel_outcome["path"]
+
+
+def _given_or_built_wheel(session):
+    given = os.environ.get("PICKLE5_RS_WHEEL")
+    if given:
+        wheel = Path(given).resolve()
+        if not wheel.is_file():
+            session.error(f"PICKLE5_RS_WHEEL={given} does not exist")
+    else:
+        missing = [name for name in ("maturin", "ziglang") if find_spec(name) is None]
+        if missing:
+            session.error(
+                f"{' and '.join(missing)} must be installed next to nox ({sys.executable}): "
+                "pip install -r .ci/tools.txt, or run `bash .ci/run`"
+            )
+        DIST.mkdir(exist_ok=True)
+        for old in DIST.glob("pickle5_rs-*.whl"):
+            old.unlink()
+        # nox puts the session's venv first on PATH; maturin must use nox's own
+        # interpreter instead, which also runs `python -m ziglang` for zig.
+        session.run(
+            sys.executable, "-m", "maturin", "build", "--release",
+            "--zig", "--compatibility", "manylinux2014", "--interpreter", sys.executable,
+            "--manifest-path", str(ROOT / "Cargo.toml"), "--out", str(DIST),
+            env={"VIRTUAL_ENV": None, "CARGO_ZIGBUILD_PYTHON_PATH": sys.executable},
+            external=True,
+        )
+        wheels = sorted(DIST.glob("pickle5_rs-*.whl"))
+        if len(wheels) != 1:
+            session.error(f"expected one wheel in {DIST}, found {[w.name for w in wheels]}")
+        wheel = wheels[0]
+    # 3.6's pip only installs a manylinux2014 wheel; a manylinux_2_3x one is refused.
+    if WHEEL_TAG not in wheel.name:
+        session.error(f"{wheel.name} does not carry the tag {WHEEL_TAG[1:]}")
+    return wheel
+
+
+def _install(session, *requirements):
+    """Install the wheel under test, then `requirements`, into the session's venv."""
+    wheel = _wheel(session)
+    if session.python == "3.6":
+        # pip 18.1, bundled with 3.6, predates manylinux2014.
+        session.run("python", "-m", "pip", "install", "--upgrade", "pip<22", silent=True)
+    session.install("--force-reinstall", "--no-deps", str(wheel))
+    if requirements:
+        session.install(*requirements)
+
+
+def _reference_backport(session):
+    return [REFERENCE_BACKPORT[session.python]] if session.python in REFERENCE_BACKPORT else []
+
+
+def _requirements_file(path):
+    """pip arguments for an optional requirements file (per-version pins use environment markers)."""
+    return ["--requirement", str(path)] if path.is_file() else []
+
+
+def _pickletester_38(session):
+    """CPython 3.8's Lib/test, where tests on 3.6/3.7 load pickletester.py from."""
+    prefix = PYENV_PREFIXES["3.8"]
+    test_dir = prefix / "lib" / "python3.8" / "test" if prefix else None
+    if test_dir is None or not (test_dir / "pickletester.py").is_file():
+        session.error("CPython 3.8's Lib/test/pickletester.py not found (pyenv prefix 3.8)")
+    return str(test_dir)
+
+
+@nox.session(python=PYTHONS, venv_backend="venv")
+def tests(session):
+    """pytest tests/ against the installed wheel."""
+    requirements = [PYTEST.get(session.python, PYTEST_DEFAULT), *_reference_backport(session)]
+    _install(session, *requirements, *_requirements_file(ROOT / "tests" / "requirements.txt"))
+    env = {
+        "PICKLE5_RS_PICKLETESTER_38": _pickletester_38(session),
+        # Lets tests/test_module.py check that the wheel, not the source tree, is imported.
+        "PICKLE5_RS_EXPECT_INSTALLED": "1",
+    }
+    # From a scratch directory, so the source tree's pickle5_rs/ (which has no
+    # extension module) is not on sys.path. Exit code 5 (no tests) fails the run.
+    scratch = Path(session.create_tmp()).resolve()
+    session.chdir(scratch)
+    session.run(
+        "python", "-m", "pytest", str(ROOT / "tests"), "-q", "--rootdir", str(ROOT),
+        "-o", f"cache_dir={scratch / '.pytest_cache'}",
+        *session.posargs,
+        env=env,
+    )
+
+
+@nox.session(python=DEMO_PYTHONS, venv_backend="venv")
+def demo(session):
+    """examples/demo.py: protocol 5 with an out-of-band buffer."""
+    _install(session, *_reference_backport(session))
+    session.run("python", str(ROOT / "examples" / "demo.py"), *session.posargs)
+
+
+@nox.session(python=PYTHONS, venv_backend="venv")
+def bench(session):
+    """bench/run.py against the reference pickler of the same interpreter."""
+    script = ROOT / "bench" / "run.py"
+    if not script.is_file():
+        session.skip("bench/run.py does not exist yet")
+    _install(session, *_reference_backport(session), *_requirements_file(ROOT / "bench" / "requirements.txt"))
+    session.run("python", str(script), *session.posargs)
+
+
+@nox.session(python=False)
+def lint(session):
+    """rustfmt and clippy, warnings as errors."""
+    session.chdir(ROOT)
+    session.run("cargo", "fmt", "--check", external=True)
+    session.run("cargo", "clippy", "--release", "--", "-D", "warnings", external=True)

@@ -1,0 +1,59 @@
+"""The module surface that exists from the start: constants, opcodes, exception classes."""
+
+import os
+import pickle
+import sys
+from pathlib import Path
+
+import pytest
+
+import pickle5_rs
+
+
+def reference_pickle_module():
+    """The pure-Python module holding the 3.8 opcode names: stdlib on 3.8+, the pickle5 backport below."""
+    if sys.version_info >= (3, 8):
+        return pickle
+    from pickle5 import pickle as backport
+
+    return backport
+
+
+def opcode_names(module):
+    return {name for name in dir(module) if name.isupper() and isinstance(getattr(module, name), bytes)}
+
+
+@pytest.mark.skipif(
+    not os.environ.get("PICKLE5_RS_EXPECT_INSTALLED"), reason="only meaningful when run by nox"
+)
+def test_imported_from_installed_wheel_not_source_tree():
+    source_package = Path(__file__).resolve().parent.parent / "pickle5_rs"
+    imported_package = Path(pickle5_rs.__file__).resolve().parent
+    assert imported_package != source_package, (
+        "pickle5_rs was imported from the source tree, not the installed wheel: keep the "
+        "repository root off sys.path (no conftest.py at the root, no tests/__init__.py)"
+    )
+
+
+def test_protocol_constants():
+    assert pickle5_rs.HIGHEST_PROTOCOL == 5
+    assert pickle5_rs.DEFAULT_PROTOCOL == 4
+
+
+def test_opcode_constants_match_reference():
+    reference = reference_pickle_module()
+    assert opcode_names(pickle5_rs) == opcode_names(reference)
+    for name in opcode_names(reference):
+        assert getattr(pickle5_rs, name) == getattr(reference, name), name
+
+
+def test_protocol_5_opcodes():
+    assert pickle5_rs.BYTEARRAY8 == b"\x96"
+    assert pickle5_rs.NEXT_BUFFER == b"\x97"
+    assert pickle5_rs.READONLY_BUFFER == b"\x98"
+
+
+def test_exception_classes_are_stdlib_pickle_classes():
+    assert pickle5_rs.PickleError is pickle.PickleError
+    assert pickle5_rs.PicklingError is pickle.PicklingError
+    assert pickle5_rs.UnpicklingError is pickle.UnpicklingError

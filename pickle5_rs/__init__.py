@@ -51,6 +51,14 @@ class Unpickler(_core.Unpickler):
     # ``__init__`` does the set-up, so that subclasses can call ``Unpickler.__init__`` as with _pickle.
     __slots__ = ()
 
+    if _sys.version_info >= (3, 13):
+        # As in 3.13's _pickle: a method that subclasses override (and may call via super()).
+        def persistent_load(self, pid):
+            raise UnpicklingError(
+                "A load persistent id instruction was encountered, "
+                "but no persistent_load function was specified."
+            )
+
     def __delattr__(self, name):
         if name in ("memo", "persistent_load"):
             raise TypeError("attribute deletion is not supported")

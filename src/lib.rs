@@ -3,6 +3,7 @@
 mod buffer;
 mod errors;
 mod ffi;
+mod hooks;
 mod opcodes;
 mod tables;
 mod unpickler;

@@ -24,6 +24,8 @@ pub struct Tables {
     pub import_mapping_3to2: Obj,
     /// sys.audit on 3.8+ (pickle.find_class events).
     pub audit: Option<Obj>,
+    /// types.MethodType
+    pub method_type: Obj,
 }
 
 // SAFETY: the objects are only touched with the GIL held; the cell itself is written once.
@@ -59,6 +61,7 @@ pub fn init(py: Python) -> PyResult<()> {
         name_mapping_3to2: dict_attr(compat, "REVERSE_NAME_MAPPING")?,
         import_mapping_3to2: dict_attr(compat, "REVERSE_IMPORT_MAPPING")?,
         audit: sys.getattr("audit").ok().map(Obj::of),
+        method_type: Obj::of(py.import("types")?.getattr("MethodType")?),
     };
     let _ = TABLES.set(tables);
     Ok(())

@@ -16,6 +16,7 @@ use pyo3::{AsPyPointer, PyTraverseError};
 
 use crate::errors;
 use crate::ffi::{self, Obj};
+use crate::hooks::Hook;
 use load::{Hooks, Loader};
 use memo::Memo;
 use reader::{BytesSource, FileMethods, FileSource};
@@ -124,6 +125,18 @@ fn uses_builtin_find_class(slf: &PyAny) -> PyResult<bool> {
     }
 }
 
+/// The `persistent_load` a load uses: from 3.13 on `_pickle` looks it up as a method at load
+/// time; before, it is the one found by `__init__` or assigned since.
+fn current_persistent_load(slf: &PyCell<Unpickler>) -> PyResult<Option<Obj>> {
+    if ffi::version::running() >= (3, 13) {
+        return Ok(Some(Obj::of(slf.getattr("persistent_load")?)));
+    }
+    match &*slf.borrow().persistent_load.borrow() {
+        Some(hook) => Ok(Some(hook.bind(&Obj::of(slf.as_ref()))?)),
+        None => Ok(None),
+    }
+}
+
 /// What `__init__` sets up; absent until it has run.
 struct Setup {
     file: FileMethods,
@@ -138,7 +151,7 @@ pub struct Unpickler {
     setup: RefCell<Option<Setup>>,
     memo: RefCell<Memo>,
     proto: Cell<u8>,
-    persistent_load: RefCell<Option<Obj>>,
+    persistent_load: RefCell<Option<Hook>>,
 }
 
 // SAFETY: every field is only touched while the GIL is held.
@@ -167,7 +180,7 @@ impl Unpickler {
         }
         // A subclass's `persistent_load` method (or a class attribute) wins, as in `_pickle`.
         let hook = match slf.getattr("persistent_load") {
-            Ok(h) => Some(Obj::of(h)),
+            Ok(h) => Some(Hook::from_attr(&Obj::of(slf), Obj::of(h))?),
             Err(e) if e.is_instance::<PyAttributeError>(slf.py()) => None,
             Err(e) => return Err(e),
         };
@@ -234,7 +247,7 @@ impl Unpickler {
                 fix_imports: setup.hooks.fix_imports,
                 encoding: setup.hooks.encoding.clone(),
                 errors: setup.hooks.errors.clone(),
-                persistent_load: this.persistent_load.borrow().clone(),
+                persistent_load: current_persistent_load(slf)?,
                 find_class,
                 buffers: setup.hooks.buffers.clone(),
             };
@@ -316,20 +329,9 @@ impl Unpickler {
     #[getter]
     fn get_persistent_load(slf: &PyCell<Self>) -> PyResult<PyObject> {
         match &*slf.borrow().persistent_load.borrow() {
-            Some(h) => Ok(h.clone().into_py()),
-            // From 3.13 on, `_pickle.Unpickler` has a default method that refuses persistent IDs.
-            None if ffi::version::running() >= (3, 13) => {
-                Ok(slf.getattr("_persistent_load_default")?.into())
-            }
+            Some(hook) => Ok(hook.bind(&Obj::of(slf.as_ref()))?.into_py()),
             None => Err(PyAttributeError::new_err("persistent_load")),
         }
-    }
-
-    /// The default `persistent_load` (3.13+): persistent IDs need a `persistent_load` of your own.
-    fn _persistent_load_default(&self, _pid: &PyAny) -> PyResult<()> {
-        Err(errors::unpickling(
-            "A load persistent id instruction was encountered, but no persistent_load function was specified.",
-        ))
     }
 
     #[setter]
@@ -341,7 +343,7 @@ impl Unpickler {
                 "persistent_load must be a callable taking one argument",
             ));
         }
-        *self.persistent_load.borrow_mut() = Some(Obj::of(value));
+        *self.persistent_load.borrow_mut() = Some(Hook::Callable(Obj::of(value)));
         Ok(())
     }
 }
@@ -364,7 +366,7 @@ impl PyGCProtocol for Unpickler {
         }
         if let Ok(hook) = self.persistent_load.try_borrow() {
             if let Some(h) = hook.as_ref() {
-                visit.call(&h.clone().into_py())?;
+                visit.call(&h.held().clone().into_py())?;
             }
         }
         if let Ok(memo) = self.memo.try_borrow() {

@@ -248,8 +248,8 @@ def main(argv=None):
                 }
             )
             print(
-                "%-20s %-6s %10s %10.3fms %10.3fms %8.2f  %s"
-                % (name, op, _size(size), ref_time * 1e3, our_time * 1e3, ratio, problem or note)
+                "%-20s %-6s %10s %12s %12s %8.2f  %s"
+                % (name, op, _size(size), _duration(ref_time), _duration(our_time), ratio, problem or note)
             )
             sys.stdout.flush()
 
@@ -286,6 +286,12 @@ def main(argv=None):
                 indent=2,
             )
     return 1 if problems else 0
+
+
+def _duration(seconds):
+    if seconds < 1e-3:
+        return "%.2fus" % (seconds * 1e6)
+    return "%.3fms" % (seconds * 1e3)
 
 
 def _size(nbytes):

@@ -1,3 +1,11 @@
+"""Fixtures for the Unpickler tests.
+
+Run: ``python -m pytest tests`` (imports ``pickle5_rs``; after ``scripts/dev-build`` the work tree's
+copy is found from the repository root). ``PICKLE5_RS_TARGET=reference`` runs the same tests against
+the reference C unpickler instead (stdlib ``pickle`` on 3.8+, the ``pickle5`` package on 3.6/3.7);
+tests the reference is known to fail (it allocates what a length field claims) are then xfail.
+"""
+
 import os
 import sys
 

@@ -352,11 +352,14 @@ def test_odd_persistent_ids_like_reference(ref, data):
 
 
 def test_persistent_load_attribute_absent_like_reference(ref):
+    """3.8's Unpickler has no persistent_load until one is set (AttributeError); 3.13's has a
+    default method. Either matches the project's spec (3.8 semantics) or this interpreter."""
     got = support.run(lambda: TARGET.Unpickler(io.BytesIO(b"N.")).persistent_load)
     expected = support.run(lambda: ref.Unpickler(io.BytesIO(b"N.")).persistent_load)
-    assert got.ok == expected.ok
-    if not got.ok:
-        support.assert_same_error(expected.exc, got.exc)
+    if got.ok:
+        assert expected.ok
+    else:
+        assert isinstance(got.exc, AttributeError), got
 
 
 # --- find_class ---------------------------------------------------------------------------------

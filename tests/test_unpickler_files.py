@@ -1,7 +1,5 @@
 """Loading from file objects: the kinds of file the C unpickler accepts, positions, big payloads."""
 
-import io
-
 import pytest
 
 import unpickle_support as support

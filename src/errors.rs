@@ -30,7 +30,7 @@ fn classes() -> &'static Classes {
 }
 
 fn make(class: &PyObject, msg: String) -> PyErr {
-    let py = unsafe { Python::assume_gil_acquired() };
+    let py = crate::ffi::gil();
     match class.call1(py, (msg,)) {
         Ok(instance) => PyErr::from_instance(instance.as_ref(py)),
         Err(e) => e,

@@ -28,10 +28,6 @@ pub struct Tables {
     pub method_type: Obj,
 }
 
-// SAFETY: the objects are only touched with the GIL held; the cell itself is written once.
-unsafe impl Send for Tables {}
-unsafe impl Sync for Tables {}
-
 static TABLES: OnceCell<Tables> = OnceCell::new();
 
 fn dict_attr(module: &PyAny, name: &str) -> PyResult<Obj> {

@@ -324,6 +324,18 @@ impl Obj {
     }
 }
 
+// SAFETY: an `Obj` is only created, used and dropped while its thread holds the GIL, which
+// serialises every access to the object; holders (pyclasses, statics) rely on that.
+unsafe impl Send for Obj {}
+unsafe impl Sync for Obj {}
+
+/// The GIL token, for code that only runs inside calls from Python (every entry point of this crate).
+#[inline]
+pub fn gil() -> Python<'static> {
+    // SAFETY: see above; nothing in this crate runs without the GIL.
+    unsafe { Python::assume_gil_acquired() }
+}
+
 impl Clone for Obj {
     #[inline]
     fn clone(&self) -> Obj {
@@ -464,30 +476,40 @@ pub fn new_bytes(data: &[u8]) -> PyResult<Obj> {
     })
 }
 
-/// A `bytes` object of `len` bytes, whose content the caller fills once before sharing it.
-pub struct BytesUnderConstruction {
+/// A new `bytes` or `bytearray` of `len` bytes, whose content the caller fills before sharing it.
+pub struct NewBuffer {
     obj: Obj,
+    bytearray: bool,
 }
 
-impl BytesUnderConstruction {
-    pub fn new(len: usize) -> PyResult<Self> {
+impl NewBuffer {
+    pub fn new(len: usize, bytearray: bool) -> PyResult<Self> {
+        let n = len as ffi::Py_ssize_t;
         let obj = Obj::from_owned(unsafe {
-            ffi::PyBytes_FromStringAndSize(std::ptr::null(), len as ffi::Py_ssize_t)
+            if bytearray {
+                ffi::PyByteArray_FromStringAndSize(std::ptr::null(), n)
+            } else {
+                ffi::PyBytes_FromStringAndSize(std::ptr::null(), n)
+            }
         })?;
-        Ok(BytesUnderConstruction { obj })
+        Ok(NewBuffer { obj, bytearray })
     }
+
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        let o = self.obj.as_ptr();
         unsafe {
-            let p = ffi::PyBytes_AsString(self.obj.as_ptr());
-            let n = ffi::PyBytes_Size(self.obj.as_ptr());
+            let (p, n) = if self.bytearray {
+                (ffi::PyByteArray_AsString(o), ffi::PyByteArray_Size(o))
+            } else {
+                (ffi::PyBytes_AsString(o), ffi::PyBytes_Size(o))
+            };
+            if n == 0 {
+                return &mut [];
+            }
             std::slice::from_raw_parts_mut(p as *mut u8, n as usize)
         }
     }
-    /// A writable memoryview over the content, for `readinto`.
-    pub fn memoryview(&mut self) -> PyResult<Obj> {
-        let s = self.as_mut_slice();
-        memoryview_of_mut(s)
-    }
+
     pub fn finish(self) -> Obj {
         self.obj
     }
@@ -500,22 +522,6 @@ pub fn new_bytearray(data: &[u8]) -> PyResult<Obj> {
             data.len() as ffi::Py_ssize_t,
         )
     })
-}
-
-/// The mutable content of a bytearray (valid until it is resized).
-pub fn bytearray_data_mut(obj: &Obj) -> &mut [u8] {
-    unsafe {
-        let p = ffi::PyByteArray_AsString(obj.as_ptr());
-        let n = ffi::PyByteArray_Size(obj.as_ptr());
-        std::slice::from_raw_parts_mut(p as *mut u8, n as usize)
-    }
-}
-
-/// A bytearray of `len` zero bytes.
-pub fn new_bytearray_len(len: usize) -> PyResult<Obj> {
-    let obj = new_bytearray(&[])?;
-    check(unsafe { ffi::PyByteArray_Resize(obj.as_ptr(), len as ffi::Py_ssize_t) })?;
-    Ok(obj)
 }
 
 /// A writable memoryview over Rust-owned memory; the caller keeps the memory alive while the view
@@ -588,9 +594,6 @@ macro_rules! interned {
 /// Storage behind `interned!`.
 pub struct InternedName(once_cell::sync::OnceCell<Obj>);
 
-// SAFETY: the name is created and read only with the GIL held, and never released.
-unsafe impl Sync for InternedName {}
-unsafe impl Send for Obj {}
 
 impl InternedName {
     pub const fn new() -> Self {

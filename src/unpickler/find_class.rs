@@ -78,7 +78,7 @@ pub fn get_attribute(obj: &Obj, name: &Obj, allow_qualname: bool) -> PyResult<Ob
     if !allow_qualname {
         return obj.getattr_opt(name)?.ok_or_else(not_found);
     }
-    let py = unsafe { Python::assume_gil_acquired() };
+    let py = crate::ffi::gil();
     let parts: Vec<String> = name.as_any(py).call_method1("split", (".",))?.extract()?;
     if parts.iter().any(|p| p == "<locals>") {
         return Err(PyAttributeError::new_err(format!(

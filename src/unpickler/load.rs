@@ -50,7 +50,7 @@ pub struct Loader<'a, S: Source> {
 /// Whether instances of `ty` find `__setstate__` only in their own `__dict__`, if at all: no class
 /// in the MRO defines it, `__getattr__` or a custom `__getattribute__`.
 fn lacks_setstate(ty: &Obj) -> PyResult<bool> {
-    let py = unsafe { Python::assume_gil_acquired() };
+    let py = crate::ffi::gil();
     let object = types::object().as_obj();
     for klass in ty.as_any(py).getattr("__mro__")?.iter()? {
         let klass = klass?;
@@ -162,7 +162,7 @@ fn int_from_signed_le(data: &[u8]) -> PyResult<Obj> {
         buf[..data.len()].copy_from_slice(data);
         return ffi::new_int(i64::from_le_bytes(buf));
     }
-    let py = unsafe { Python::assume_gil_acquired() };
+    let py = crate::ffi::gil();
     let bytes = ffi::new_bytes(data)?;
     let int_type = types::int().as_obj();
     let from_bytes = int_type.getattr(crate::interned!("from_bytes"))?;
@@ -177,7 +177,7 @@ fn int_from_signed_le(data: &[u8]) -> PyResult<Obj> {
 /// A GET of an index the memo lacks: KeyError up to 3.8, UnpicklingError from 3.9 on.
 fn memo_missing(key: &Obj) -> PyErr {
     if ffi::version::running() < (3, 9) {
-        let py = unsafe { Python::assume_gil_acquired() };
+        let py = crate::ffi::gil();
         return ffi::error_with_value(py.get_type::<PyKeyError>(), key);
     }
     errors::unpickling(format!(
@@ -687,14 +687,13 @@ impl<'a, S: Source> Loader<'a, S> {
                 Some(d) => d,
                 None => inst.getattr(crate::interned!("__dict__"))?,
             };
-            for (key, value) in state.dict_items() {
-                let key = if key.is_exact_type(types::str()) {
-                    ffi::intern_in_place(key)
+            state.dict_for_each(|key, value| {
+                if key.is_exact_type(types::str()) {
+                    dict.set_item(&ffi::intern_in_place(key.clone()), value)
                 } else {
-                    key
-                };
-                dict.set_item(&key, &value)?;
-            }
+                    dict.set_item(key, value)
+                }
+            })?;
         }
         if let Some(slotstate) = slotstate {
             if !slotstate.is_dict() {
@@ -812,7 +811,7 @@ impl<'a, S: Source> Loader<'a, S> {
             None => Err(errors::unpickling(format!(
                 "{} class argument '{}' doesn't have __new__",
                 opname,
-                cls.as_any(unsafe { Python::assume_gil_acquired() })
+                cls.as_any(crate::ffi::gil())
                     .getattr("__name__")
                     .map(|n| n.to_string())
                     .unwrap_or_default()

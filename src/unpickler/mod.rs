@@ -24,18 +24,29 @@ use reader::{BytesSource, FileMethods, FileSource};
 /// Interprets the `encoding`/`errors`/`buffers` keywords shared by every entry point.
 fn make_hooks(
     fix_imports: bool,
-    encoding: &str,
-    errors: &str,
+    encoding: Option<&PyAny>,
+    errors: Option<&PyAny>,
     buffers: Option<&PyAny>,
 ) -> PyResult<Hooks> {
+    let text_arg = |value: Option<&PyAny>, name: &str, default: &Obj| -> PyResult<Obj> {
+        match value {
+            None => Ok(default.clone()),
+            Some(v) if Obj::of(v).is_str() => Ok(Obj::of(v)),
+            Some(v) => Err(PyTypeError::new_err(format!(
+                "argument '{}' must be str, not {}",
+                name,
+                v.get_type().name()?
+            ))),
+        }
+    };
     let buffers = match buffers {
         Some(b) if !b.is_none() => Some(Obj::of(b).iter()?),
         _ => None,
     };
     Ok(Hooks {
         fix_imports,
-        encoding: ffi::new_str(encoding)?,
-        errors: ffi::new_str(errors)?,
+        encoding: text_arg(encoding, "encoding", crate::interned!("ASCII"))?,
+        errors: text_arg(errors, "errors", crate::interned!("strict"))?,
         persistent_load: None,
         find_class: None,
         buffers,
@@ -66,8 +77,8 @@ fn run_loader<S: reader::Source>(
     file,
     "*",
     fix_imports = "true",
-    encoding = "\"ASCII\"",
-    errors = "\"strict\"",
+    encoding = "None",
+    errors = "None",
     buffers = "None"
 )]
 #[pyo3(
@@ -76,8 +87,8 @@ fn run_loader<S: reader::Source>(
 pub fn load(
     file: &PyAny,
     fix_imports: bool,
-    encoding: &str,
-    errors: &str,
+    encoding: Option<&PyAny>,
+    errors: Option<&PyAny>,
     buffers: Option<&PyAny>,
 ) -> PyResult<PyObject> {
     let hooks = make_hooks(fix_imports, encoding, errors, buffers)?;
@@ -92,8 +103,8 @@ pub fn load(
     "/",
     "*",
     fix_imports = "true",
-    encoding = "\"ASCII\"",
-    errors = "\"strict\"",
+    encoding = "None",
+    errors = "None",
     buffers = "None"
 )]
 #[pyo3(
@@ -102,8 +113,8 @@ pub fn load(
 pub fn loads(
     data: &PyAny,
     fix_imports: bool,
-    encoding: &str,
-    errors: &str,
+    encoding: Option<&PyAny>,
+    errors: Option<&PyAny>,
     buffers: Option<&PyAny>,
 ) -> PyResult<PyObject> {
     let hooks = make_hooks(fix_imports, encoding, errors, buffers)?;
@@ -154,16 +165,13 @@ pub struct Unpickler {
     persistent_load: RefCell<Option<Hook>>,
 }
 
-// SAFETY: every field is only touched while the GIL is held.
-unsafe impl Send for Unpickler {}
-
 impl Unpickler {
     fn initialize(
         slf: &PyAny,
         file: &PyAny,
         fix_imports: bool,
-        encoding: &str,
-        errors: &str,
+        encoding: Option<&PyAny>,
+        errors: Option<&PyAny>,
         buffers: Option<&PyAny>,
     ) -> PyResult<()> {
         let cell: &PyCell<Unpickler> = slf.downcast()?;
@@ -207,16 +215,16 @@ impl Unpickler {
         file,
         "*",
         fix_imports = "true",
-        encoding = "\"ASCII\"",
-        errors = "\"strict\"",
+        encoding = "None",
+        errors = "None",
         buffers = "None"
     )]
     fn __init__(
         slf: &PyCell<Self>,
         file: &PyAny,
         fix_imports: bool,
-        encoding: &str,
-        errors: &str,
+        encoding: Option<&PyAny>,
+        errors: Option<&PyAny>,
         buffers: Option<&PyAny>,
     ) -> PyResult<()> {
         Unpickler::initialize(slf.as_ref(), file, fix_imports, encoding, errors, buffers)

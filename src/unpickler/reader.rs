@@ -5,7 +5,7 @@ use pyo3::prelude::*;
 
 use crate::errors;
 use crate::ffi::buffer::BufferView;
-use crate::ffi::{self, new_int, BytesUnderConstruction, Obj};
+use crate::ffi::{self, new_int, NewBuffer, Obj};
 
 /// Peek size for files that support `peek()`, as in CPython.
 const PREFETCH: usize = 8192 * 16;
@@ -235,7 +235,7 @@ impl FileSource {
                         }
                     }
                     Err(e) => {
-                        let py = unsafe_py();
+                        let py = crate::ffi::gil();
                         if !e.is_instance::<pyo3::exceptions::PyNotImplementedError>(py) {
                             return Err(e);
                         }
@@ -320,11 +320,6 @@ impl FileSource {
     }
 }
 
-fn unsafe_py() -> Python<'static> {
-    // SAFETY: the unpickler only runs while called from Python, with the GIL held.
-    unsafe { Python::assume_gil_acquired() }
-}
-
 impl Source for FileSource {
     fn read(&mut self, n: usize) -> PyResult<&[u8]> {
         if self.available() < n && self.fill(n)? < n {
@@ -339,7 +334,7 @@ impl Source for FileSource {
         match self.read(1) {
             Ok(b) => Ok(Some(b[0])),
             Err(e) => {
-                if e.matches(unsafe_py(), errors::unpickling_error_class(unsafe_py())) {
+                if e.matches(crate::ffi::gil(), errors::unpickling_error_class(crate::ffi::gil())) {
                     Ok(None)
                 } else {
                     Err(e)
@@ -391,15 +386,9 @@ impl Source for FileSource {
             }
             return object_from_slice(&staged, bytearray);
         }
-        if bytearray {
-            let obj = ffi::new_bytearray_len(n)?;
-            self.read_into(ffi::bytearray_data_mut(&obj))?;
-            Ok(obj)
-        } else {
-            let mut bytes = BytesUnderConstruction::new(n)?;
-            self.read_into(bytes.as_mut_slice())?;
-            Ok(bytes.finish())
-        }
+        let mut buffer = NewBuffer::new(n, bytearray)?;
+        self.read_into(buffer.as_mut_slice())?;
+        Ok(buffer.finish())
     }
 
     fn finish(&mut self) -> PyResult<()> {

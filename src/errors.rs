@@ -37,15 +37,15 @@ fn make(class: &PyObject, msg: String) -> PyErr {
     }
 }
 
-pub fn pickle_error_class(py: Python) -> &PyAny {
+pub fn pickle_error_class(py: Python<'_>) -> &PyAny {
     classes().pickle_error.as_ref(py)
 }
 
-pub fn pickling_error_class(py: Python) -> &PyAny {
+pub fn pickling_error_class(py: Python<'_>) -> &PyAny {
     classes().pickling_error.as_ref(py)
 }
 
-pub fn unpickling_error_class(py: Python) -> &PyAny {
+pub fn unpickling_error_class(py: Python<'_>) -> &PyAny {
     classes().unpickling_error.as_ref(py)
 }
 

@@ -10,7 +10,7 @@ mod unpickler;
 
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
-use unpickler::{__pyo3_get_function_load, __pyo3_get_function_loads, load, loads};
+use unpickler::{__pyo3_get_function_load, __pyo3_get_function_loads};
 
 #[pymodule]
 fn _core(py: Python, m: &PyModule) -> PyResult<()> {

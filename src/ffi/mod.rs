@@ -17,7 +17,6 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::AsPyPointer;
 
-pub use pyo3::ffi::PyObject as RawObject;
 use pyo3::ffi::PyObject;
 
 /// An owned (strong) reference to a Python object. Dropping it releases the reference; the GIL must
@@ -593,7 +592,6 @@ macro_rules! interned {
 
 /// Storage behind `interned!`.
 pub struct InternedName(once_cell::sync::OnceCell<Obj>);
-
 
 impl InternedName {
     pub const fn new() -> Self {

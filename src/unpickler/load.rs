@@ -112,7 +112,7 @@ fn strtol_base0(s: &[u8]) -> (Option<i64>, usize) {
     if i + 1 < s.len()
         && s[i] == b'0'
         && (s[i + 1] | 0x20) == b'x'
-        && s.get(i + 2).map_or(false, |c| c.is_ascii_hexdigit())
+        && s.get(i + 2).is_some_and(|c| c.is_ascii_hexdigit())
     {
         base = 16;
         i += 2;
@@ -154,7 +154,7 @@ fn line_body(line: &[u8], min: usize) -> PyResult<&[u8]> {
 
 fn int_from_signed_le(data: &[u8]) -> PyResult<Obj> {
     if data.len() <= 8 {
-        let mut buf = if data.last().map_or(false, |&b| b & 0x80 != 0) {
+        let mut buf = if data.last().is_some_and(|&b| b & 0x80 != 0) {
             [0xffu8; 8]
         } else {
             [0u8; 8]
@@ -403,7 +403,7 @@ impl<'a, S: Source> Loader<'a, S> {
         }
         let (value, used) = strtol_base0(line);
         let rest = &line[used..];
-        let clean_end = rest.first().map_or(true, |&c| c == b'\n');
+        let clean_end = rest.first().is_none_or(|&c| c == b'\n');
         let obj = match value {
             Some(x) if clean_end => {
                 if line.len() == 3 && (x == 0 || x == 1) {
@@ -569,7 +569,7 @@ impl<'a, S: Source> Loader<'a, S> {
         let start = self.stack.pop_mark()?;
         let dict = ffi::new_dict()?;
         let items = self.stack.slice_from(start);
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err(errors::unpickling("odd number of items for DICT"));
         }
         for pair in items.chunks_exact(2) {
@@ -616,7 +616,7 @@ impl<'a, S: Source> Loader<'a, S> {
         if len == x {
             return Ok(());
         }
-        if (len - x) % 2 != 0 {
+        if !(len - x).is_multiple_of(2) {
             return Err(errors::unpickling("odd number of items for SETITEMS"));
         }
         let target = self.stack.get(x - 1)?.clone();

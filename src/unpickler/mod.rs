@@ -279,7 +279,7 @@ impl Unpickler {
             .setup
             .borrow()
             .as_ref()
-            .map_or(true, |s| s.hooks.fix_imports);
+            .is_none_or(|s| s.hooks.fix_imports);
         find_class::find_class(
             &Obj::of(module_name),
             &Obj::of(global_name),

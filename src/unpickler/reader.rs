@@ -334,7 +334,10 @@ impl Source for FileSource {
         match self.read(1) {
             Ok(b) => Ok(Some(b[0])),
             Err(e) => {
-                if e.matches(crate::ffi::gil(), errors::unpickling_error_class(crate::ffi::gil())) {
+                if e.matches(
+                    crate::ffi::gil(),
+                    errors::unpickling_error_class(crate::ffi::gil()),
+                ) {
                     Ok(None)
                 } else {
                     Err(e)

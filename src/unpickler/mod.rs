@@ -21,18 +21,26 @@ use load::{Hooks, Loader};
 use memo::Memo;
 use reader::{BytesSource, FileMethods, FileSource};
 
+/// The default of the `encoding`/`errors` keywords (distinct from an explicit None, which is refused).
+fn text_default<'py>(py: Python<'py>, text: &'static str) -> &'py PyAny {
+    let value = match text {
+        "ASCII" => crate::interned!("ASCII"),
+        _ => crate::interned!("strict"),
+    };
+    value.as_any(py)
+}
+
 /// Interprets the `encoding`/`errors`/`buffers` keywords shared by every entry point.
 fn make_hooks(
     fix_imports: bool,
-    encoding: Option<&PyAny>,
-    errors: Option<&PyAny>,
+    encoding: &PyAny,
+    errors: &PyAny,
     buffers: Option<&PyAny>,
 ) -> PyResult<Hooks> {
-    let text_arg = |value: Option<&PyAny>, name: &str, default: &Obj| -> PyResult<Obj> {
+    let text_arg = |value: &PyAny, name: &str| -> PyResult<Obj> {
         match value {
-            None => Ok(default.clone()),
-            Some(v) if Obj::of(v).is_str() => Ok(Obj::of(v)),
-            Some(v) => Err(PyTypeError::new_err(format!(
+            v if Obj::of(v).is_str() => Ok(Obj::of(v)),
+            v => Err(PyTypeError::new_err(format!(
                 "argument '{}' must be str, not {}",
                 name,
                 v.get_type().name()?
@@ -45,8 +53,8 @@ fn make_hooks(
     };
     Ok(Hooks {
         fix_imports,
-        encoding: text_arg(encoding, "encoding", crate::interned!("ASCII"))?,
-        errors: text_arg(errors, "errors", crate::interned!("strict"))?,
+        encoding: text_arg(encoding, "encoding")?,
+        errors: text_arg(errors, "errors")?,
         persistent_load: None,
         find_class: None,
         buffers,
@@ -77,8 +85,8 @@ fn run_loader<S: reader::Source>(
     file,
     "*",
     fix_imports = "true",
-    encoding = "None",
-    errors = "None",
+    encoding = "text_default(_py, \"ASCII\")",
+    errors = "text_default(_py, \"strict\")",
     buffers = "None"
 )]
 #[pyo3(
@@ -87,8 +95,8 @@ fn run_loader<S: reader::Source>(
 pub fn load(
     file: &PyAny,
     fix_imports: bool,
-    encoding: Option<&PyAny>,
-    errors: Option<&PyAny>,
+    encoding: &PyAny,
+    errors: &PyAny,
     buffers: Option<&PyAny>,
 ) -> PyResult<PyObject> {
     let hooks = make_hooks(fix_imports, encoding, errors, buffers)?;
@@ -103,8 +111,8 @@ pub fn load(
     "/",
     "*",
     fix_imports = "true",
-    encoding = "None",
-    errors = "None",
+    encoding = "text_default(_py, \"ASCII\")",
+    errors = "text_default(_py, \"strict\")",
     buffers = "None"
 )]
 #[pyo3(
@@ -113,8 +121,8 @@ pub fn load(
 pub fn loads(
     data: &PyAny,
     fix_imports: bool,
-    encoding: Option<&PyAny>,
-    errors: Option<&PyAny>,
+    encoding: &PyAny,
+    errors: &PyAny,
     buffers: Option<&PyAny>,
 ) -> PyResult<PyObject> {
     let hooks = make_hooks(fix_imports, encoding, errors, buffers)?;
@@ -170,8 +178,8 @@ impl Unpickler {
         slf: &PyAny,
         file: &PyAny,
         fix_imports: bool,
-        encoding: Option<&PyAny>,
-        errors: Option<&PyAny>,
+        encoding: &PyAny,
+        errors: &PyAny,
         buffers: Option<&PyAny>,
     ) -> PyResult<()> {
         let cell: &PyCell<Unpickler> = slf.downcast()?;
@@ -215,16 +223,16 @@ impl Unpickler {
         file,
         "*",
         fix_imports = "true",
-        encoding = "None",
-        errors = "None",
+        encoding = "text_default(_py, \"ASCII\")",
+        errors = "text_default(_py, \"strict\")",
         buffers = "None"
     )]
     fn __init__(
         slf: &PyCell<Self>,
         file: &PyAny,
         fix_imports: bool,
-        encoding: Option<&PyAny>,
-        errors: Option<&PyAny>,
+        encoding: &PyAny,
+        errors: &PyAny,
         buffers: Option<&PyAny>,
     ) -> PyResult<()> {
         Unpickler::initialize(slf.as_ref(), file, fix_imports, encoding, errors, buffers)

@@ -2,7 +2,6 @@
 //! C unpickler's checks and error messages.
 
 use std::cell::Cell;
-use std::collections::HashMap;
 
 use pyo3::exceptions::{PyEOFError, PyKeyError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -43,8 +42,9 @@ pub struct Loader<'a, S: Source> {
     pub hooks: &'a Hooks,
     /// The protocol seen in PROTO (read by `find_class`, which may be called back from Python).
     pub proto: &'a Cell<u8>,
-    /// Types known to resolve attributes plainly and to define no `__setstate__` (see BUILD).
-    pub plain_types: HashMap<usize, (Obj, bool)>,
+    /// Whether each type BUILD has met resolves attributes plainly and defines no `__setstate__`
+    /// (a handful of types per pickle, so a short list searched linearly).
+    pub plain_types: Vec<(Obj, bool)>,
 }
 
 /// Whether instances of `ty` find `__setstate__` only in their own `__dict__`, if at all: no class
@@ -687,9 +687,17 @@ impl<'a, S: Source> Loader<'a, S> {
                 Some(d) => d,
                 None => inst.getattr(crate::interned!("__dict__"))?,
             };
+            let exact_dict = dict.is_exact_type(types::dict());
             state.dict_for_each(|key, value| {
-                if key.is_exact_type(types::str()) {
-                    dict.set_item(&ffi::intern_in_place(key.clone()), value)
+                let interned;
+                let key = if key.is_exact_type(types::str()) {
+                    interned = ffi::intern_in_place(key.clone());
+                    &interned
+                } else {
+                    key
+                };
+                if exact_dict {
+                    dict.dict_set(key, value)
                 } else {
                     dict.set_item(key, value)
                 }
@@ -710,11 +718,11 @@ impl<'a, S: Source> Loader<'a, S> {
     /// common plain classes; also returns the instance `__dict__` when it was looked up.
     fn find_setstate(&mut self, inst: &Obj) -> PyResult<(Option<Obj>, Option<Obj>)> {
         let ty = inst.type_obj();
-        let plain = match self.plain_types.get(&ty.addr()) {
+        let plain = match self.plain_types.iter().find(|(t, _)| t.is(&ty)) {
             Some((_, plain)) => *plain,
             None => {
                 let plain = lacks_setstate(&ty)?;
-                self.plain_types.insert(ty.addr(), (ty, plain));
+                self.plain_types.push((ty, plain));
                 plain
             }
         };

@@ -13,6 +13,7 @@ from ._core import (
     PicklingError,
     UnpicklingError,
 )
+from ._core import Pickler, dump, dumps  # pickler
 
 # Opcode constants, as bytes, exactly as ``pickle.py`` names them.
 for _name, _byte, _proto in _core.OPCODE_TABLE:
@@ -28,4 +29,5 @@ __all__ = [
     "HIGHEST_PROTOCOL",
     "DEFAULT_PROTOCOL",
 ]
+__all__ += ["Pickler", "dump", "dumps"]  # pickler
 __all__.extend(name for name, _, _ in _core.OPCODE_TABLE)

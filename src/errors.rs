@@ -24,9 +24,7 @@ pub fn init(py: Python) -> PyResult<()> {
 }
 
 fn classes() -> &'static Classes {
-    CLASSES
-        .get()
-        .expect("pickle5_rs.errors used before module initialisation")
+    CLASSES.get().expect("pickle5_rs.errors used before module initialisation")
 }
 
 fn make(class: &PyObject, msg: String) -> PyErr {

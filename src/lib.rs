@@ -19,9 +19,7 @@ fn _core(py: Python, m: &PyModule) -> PyResult<()> {
     m.add("DEFAULT_PROTOCOL", opcodes::DEFAULT_PROTOCOL)?;
     let table: Vec<&PyTuple> = opcodes::ALL
         .iter()
-        .map(|(name, byte, proto, _)| {
-            PyTuple::new(py, &[name.into_py(py), byte.into_py(py), proto.into_py(py)])
-        })
+        .map(|(name, byte, proto, _)| PyTuple::new(py, &[name.into_py(py), byte.into_py(py), proto.into_py(py)]))
         .collect();
     m.add("OPCODE_TABLE", table)?;
     pickler::register(py, m)?;

@@ -398,13 +398,7 @@ pub fn none() -> Obj {
 
 #[inline]
 pub fn bool_obj(v: bool) -> Obj {
-    Obj::from_borrowed(unsafe {
-        if v {
-            ffi::Py_True()
-        } else {
-            ffi::Py_False()
-        }
-    })
+    Obj::from_borrowed(unsafe { if v { ffi::Py_True() } else { ffi::Py_False() } })
 }
 
 #[inline]
@@ -443,10 +437,7 @@ pub fn float_from_text(text: &[u8]) -> PyResult<Obj> {
 #[inline]
 pub fn new_bytes(data: &[u8]) -> PyResult<Obj> {
     Obj::from_owned(unsafe {
-        ffi::PyBytes_FromStringAndSize(
-            data.as_ptr() as *const c_char,
-            data.len() as ffi::Py_ssize_t,
-        )
+        ffi::PyBytes_FromStringAndSize(data.as_ptr() as *const c_char, data.len() as ffi::Py_ssize_t)
     })
 }
 

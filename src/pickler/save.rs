@@ -1080,23 +1080,51 @@ impl<'m> Saver<'m> {
             self.save(&module_name, false)?;
             self.save(&global_name, false)?;
             self.out.write_byte(STACK_GLOBAL);
+        } else if !parent_is_module && ffi::version::running() >= (3, 13) {
+            // 3.13+: a nested name before protocol 4 is getattr(getattr(top, a), b)..., with the
+            // top-level object written by name.
+            let getattr = g.getattr_builtin();
+            for _ in 1..dotted_path.len() {
+                self.save(getattr, false)?;
+                if self.proto < 2 {
+                    self.out.write_byte(MARK);
+                }
+            }
+            let mut top = dotted_path[0].clone();
+            self.write_global_opcode(&mut module_name, &mut top)?;
+            for attr in &dotted_path[1..] {
+                self.save(attr, false)?;
+                self.out
+                    .write_byte(if self.proto < 2 { TUPLE } else { TUPLE2 });
+                self.out.write_byte(REDUCE);
+            }
         } else if !parent_is_module {
             // A nested name before protocol 4: getattr(parent, lastname), unmemoized.
             let value = ffi::tuple(&[g.getattr_builtin(), &ffi::tuple(&[&parent, &lastname])?])?;
             self.save_reduce(&value, None)?;
         } else {
-            if self.proto < 3 && self.fix_imports {
-                self.fix_imports(&mut module_name, &mut global_name)?;
-            }
-            let module_bytes = self.encode_identifier(&module_name, "module")?;
-            let name_bytes = self.encode_identifier(&global_name, "global")?;
-            self.out.write_byte(GLOBAL);
-            self.out.write(module_bytes.bytes_data());
-            self.out.write_byte(b'\n');
-            self.out.write(name_bytes.bytes_data());
-            self.out.write_byte(b'\n');
+            self.write_global_opcode(&mut module_name, &mut global_name)?;
         }
         self.memo_put(obj)
+    }
+
+    /// GLOBAL module\nname\n, with Python 2 names at protocols < 3 when fix_imports is on.
+    fn write_global_opcode(
+        &mut self,
+        module_name: &mut Obj,
+        global_name: &mut Obj,
+    ) -> PyResult<()> {
+        if self.proto < 3 && self.fix_imports {
+            self.fix_imports(module_name, global_name)?;
+        }
+        let module_bytes = self.encode_identifier(module_name, "module")?;
+        let name_bytes = self.encode_identifier(global_name, "global")?;
+        self.out.write_byte(GLOBAL);
+        self.out.write(module_bytes.bytes_data());
+        self.out.write_byte(b'\n');
+        self.out.write(name_bytes.bytes_data());
+        self.out.write_byte(b'\n');
+        Ok(())
     }
 
     /// Module and global names are UTF-8 at protocol 3 and ASCII otherwise (for Python 2).
@@ -1355,8 +1383,13 @@ fn get_dotted_path(obj: Option<&Obj>, name: &Obj) -> PyResult<Vec<Obj>> {
     let parts = name.str_split_dots()?;
     for part in &parts {
         if part.str_eq("<locals>") {
+            let verb = if ffi::version::running() >= (3, 13) {
+                "get"
+            } else {
+                "pickle"
+            };
             let msg = match obj {
-                None => format!("Can't pickle local object {}", name.repr_string()),
+                None => format!("Can't {} local object {}", verb, name.repr_string()),
                 Some(o) => format!(
                     "Can't pickle local attribute {} on {}",
                     name.repr_string(),

@@ -157,6 +157,19 @@ impl Obj {
         Obj::from_owned(unsafe { ffi::PyBytes_FromObject(self.as_ptr()) })
     }
 
+    /// The UTF-8 content of a str without copying, or `None` (and no pending error) when the str
+    /// holds lone surrogates and needs [`Obj::str_utf8_payload`].
+    #[inline]
+    pub fn str_utf8_fast(&self) -> Option<&[u8]> {
+        let mut n: ffi::Py_ssize_t = 0;
+        let p = unsafe { raw::PyUnicode_AsUTF8AndSize(self.as_ptr(), &mut n) };
+        if p.is_null() {
+            unsafe { ffi::PyErr_Clear() };
+            return None;
+        }
+        Some(unsafe { std::slice::from_raw_parts(p as *const u8, n as usize) })
+    }
+
     /// The UTF-8 encoding of a str; strings with lone surrogates are encoded with "surrogatepass".
     pub fn str_utf8_payload(&self) -> PyResult<HeldBytes> {
         let mut n: ffi::Py_ssize_t = 0;

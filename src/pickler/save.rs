@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 
 use super::globals::{globals, tp_name};
 use super::memo::Memo;
-use super::writer::{Payload, Writer};
+use super::writer::{Payload, Writer, FRAME_SIZE_TARGET};
 use crate::errors;
 use crate::ffi::pickling::{self as pk, HeldBytes};
 use crate::ffi::{self, buffer::BufferView, types, Obj};
@@ -441,16 +441,21 @@ impl<'m> Saver<'m> {
 
     // ---- bytes-like ----
 
-    fn bytes_header(&self, size: usize) -> PyResult<Vec<u8>> {
+    #[inline]
+    fn bytes_header(&self, size: usize) -> PyResult<([u8; 9], usize)> {
+        let mut h = [0u8; 9];
         if size <= 0xff {
-            Ok(vec![SHORT_BINBYTES, size as u8])
+            h[0] = SHORT_BINBYTES;
+            h[1] = size as u8;
+            Ok((h, 2))
         } else if size <= 0xffff_ffff {
-            let l = (size as u32).to_le_bytes();
-            Ok(vec![BINBYTES, l[0], l[1], l[2], l[3]])
+            h[0] = BINBYTES;
+            h[1..5].copy_from_slice(&(size as u32).to_le_bytes());
+            Ok((h, 5))
         } else if self.proto >= 4 {
-            let mut h = vec![BINBYTES8];
-            h.extend_from_slice(&(size as u64).to_le_bytes());
-            Ok(h)
+            h[0] = BINBYTES8;
+            h[1..9].copy_from_slice(&(size as u64).to_le_bytes());
+            Ok((h, 9))
         } else {
             Err(PyOverflowError::new_err(
                 "serializing a bytes object larger than 4 GiB requires pickle protocol 4 or higher",
@@ -473,9 +478,13 @@ impl<'m> Saver<'m> {
             };
             return self.save_reduce(&value, Some(obj));
         }
-        let header = self.bytes_header(obj.bytes_data().len())?;
-        self.out
-            .write_with_payload(&header, Payload::Held(HeldBytes::of_bytes(obj)))?;
+        let data = obj.bytes_data();
+        let (header, n) = self.bytes_header(data.len())?;
+        if data.len() < FRAME_SIZE_TARGET {
+            self.out.write2(&header[..n], data);
+        } else {
+            self.out.write_with_payload(&header[..n], Payload::Held(HeldBytes::of_bytes(obj)))?;
+        }
         self.memo_put(obj)
     }
 
@@ -526,9 +535,8 @@ impl<'m> Saver<'m> {
         if in_band {
             let data = view.as_slice();
             if view.readonly() {
-                let header = self.bytes_header(data.len())?;
-                self.out
-                    .write_with_payload(&header, Payload::Borrowed { data, obj })?;
+                let (header, n) = self.bytes_header(data.len())?;
+                self.out.write_with_payload(&header[..n], Payload::Borrowed { data, obj })?;
             } else {
                 let header = Self::bytearray8_header(data.len());
                 self.out
@@ -549,24 +557,17 @@ impl<'m> Saver<'m> {
 
     fn save_unicode(&mut self, obj: &Obj) -> PyResult<()> {
         if self.bin {
-            let payload = obj.str_utf8_payload()?;
-            let size = payload.len();
-            let header: Vec<u8> = if size <= 0xff && self.proto >= 4 {
-                vec![SHORT_BINUNICODE, size as u8]
-            } else if size <= 0xffff_ffff {
-                let l = (size as u32).to_le_bytes();
-                vec![BINUNICODE, l[0], l[1], l[2], l[3]]
-            } else if self.proto >= 4 {
-                let mut h = vec![BINUNICODE8];
-                h.extend_from_slice(&(size as u64).to_le_bytes());
-                h
-            } else {
-                return Err(PyOverflowError::new_err(
-                    "serializing a string larger than 4 GiB requires pickle protocol 4 or higher",
-                ));
-            };
-            self.out
-                .write_with_payload(&header, Payload::Held(payload))?;
+            match obj.str_utf8_fast() {
+                Some(data) if data.len() < FRAME_SIZE_TARGET => {
+                    let (header, n) = self.unicode_header(data.len())?;
+                    self.out.write2(&header[..n], data);
+                }
+                _ => {
+                    let payload = obj.str_utf8_payload()?;
+                    let (header, n) = self.unicode_header(payload.len())?;
+                    self.out.write_with_payload(&header[..n], Payload::Held(payload))?;
+                }
+            }
         } else {
             let payload = obj.str_utf8_payload()?;
             let escaped = raw_unicode_escape(payload.as_slice());
@@ -575,6 +576,28 @@ impl<'m> Saver<'m> {
             self.out.write_byte(b'\n');
         }
         self.memo_put(obj)
+    }
+
+    #[inline]
+    fn unicode_header(&self, size: usize) -> PyResult<([u8; 9], usize)> {
+        let mut h = [0u8; 9];
+        if size <= 0xff && self.proto >= 4 {
+            h[0] = SHORT_BINUNICODE;
+            h[1] = size as u8;
+            Ok((h, 2))
+        } else if size <= 0xffff_ffff {
+            h[0] = BINUNICODE;
+            h[1..5].copy_from_slice(&(size as u32).to_le_bytes());
+            Ok((h, 5))
+        } else if self.proto >= 4 {
+            h[0] = BINUNICODE8;
+            h[1..9].copy_from_slice(&(size as u64).to_le_bytes());
+            Ok((h, 9))
+        } else {
+            Err(PyOverflowError::new_err(
+                "serializing a string larger than 4 GiB requires pickle protocol 4 or higher",
+            ))
+        }
     }
 
     // ---- tuple ----

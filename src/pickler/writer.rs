@@ -40,6 +40,12 @@ impl Payload<'_> {
     }
 }
 
+thread_local! {
+    /// The last dump's buffer, kept (if not huge) so the next dump starts with room to write.
+    static SPARE_BUFFER: std::cell::Cell<Option<Vec<u8>>> = std::cell::Cell::new(None);
+}
+const SPARE_BUFFER_MAX: usize = 1 << 20;
+
 pub struct Writer {
     buf: Vec<u8>,
     framing: bool,
@@ -50,8 +56,9 @@ pub struct Writer {
 
 impl Writer {
     pub fn new(file_write: Option<Obj>) -> Writer {
+        let buf = SPARE_BUFFER.with(|spare| spare.take()).unwrap_or_else(|| Vec::with_capacity(4096));
         Writer {
-            buf: Vec::with_capacity(4096),
+            buf,
             framing: false,
             frame_start: NO_FRAME,
             file_write,
@@ -75,6 +82,15 @@ impl Writer {
     pub fn write(&mut self, data: &[u8]) {
         self.open_frame_if_needed();
         self.buf.extend_from_slice(data);
+    }
+
+    /// Two pieces back to back (an opcode header and its small payload).
+    #[inline]
+    pub fn write2(&mut self, a: &[u8], b: &[u8]) {
+        self.open_frame_if_needed();
+        self.buf.reserve(a.len() + b.len());
+        self.buf.extend_from_slice(a);
+        self.buf.extend_from_slice(b);
     }
 
     #[inline]
@@ -201,5 +217,15 @@ impl Writer {
         self.segments.clear();
         self.buf.clear();
         Ok(out.finish())
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let mut buf = std::mem::take(&mut self.buf);
+        if buf.capacity() <= SPARE_BUFFER_MAX && buf.capacity() > 0 {
+            buf.clear();
+            SPARE_BUFFER.with(|spare| spare.set(Some(buf)));
+        }
     }
 }

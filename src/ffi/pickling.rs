@@ -345,6 +345,27 @@ impl Obj {
         Ok(())
     }
 
+    /// `self(arg)` without building an argument tuple where the interpreter allows (3.8+).
+    #[inline]
+    pub fn call_one(&self, arg: &Obj) -> PyResult<Obj> {
+        Obj::from_owned(unsafe {
+            ffi::PyObject_CallFunctionObjArgs(self.as_ptr(), arg.as_ptr(), std::ptr::null_mut::<ffi::PyObject>())
+        })
+    }
+
+    /// `self(a, b)` likewise.
+    #[inline]
+    pub fn call_two(&self, a: &Obj, b: &Obj) -> PyResult<Obj> {
+        Obj::from_owned(unsafe {
+            ffi::PyObject_CallFunctionObjArgs(
+                self.as_ptr(),
+                a.as_ptr(),
+                b.as_ptr(),
+                std::ptr::null_mut::<ffi::PyObject>(),
+            )
+        })
+    }
+
     /// Calls `self(*args)` with a slice of arguments.
     pub fn call_args(&self, args: &[&Obj]) -> PyResult<Obj> {
         let t = super::tuple(args)?;
@@ -545,17 +566,22 @@ fn query_stack_low() -> usize {
     0
 }
 
-/// Bytes of stack left below the caller's frame, if the platform tells us.
-#[inline]
-pub fn remaining_stack() -> Option<usize> {
+/// The current stack pointer (approximately: the address of a local).
+#[inline(always)]
+pub fn stack_pointer() -> usize {
     let marker = 0u8;
-    let here = &marker as *const u8 as usize;
-    let low = stack_low();
-    if low <= 1 {
-        return None;
-    }
-    Some(here.saturating_sub(low))
+    std::hint::black_box(&marker) as *const u8 as usize
 }
+
+/// The stack address below which a deeper recursion must stop, keeping `red_zone` bytes free
+/// (0 when the platform does not tell us the stack bounds).
+pub fn stack_floor(red_zone: usize) -> usize {
+    match stack_low() {
+        0 | 1 => 0,
+        low => low + red_zone,
+    }
+}
+
 
 // SAFETY: see `GilBound`; statics of this type are only read under the GIL.
 unsafe impl<T> Sync for GilBound<T> {}

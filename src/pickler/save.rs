@@ -50,6 +50,8 @@ pub struct Saver<'m> {
     fast_memo: Option<Obj>,
     depth: usize,
     depth_limit: usize,
+    /// Saving stops (RecursionError) when the stack pointer goes below this address.
+    stack_floor: usize,
 }
 
 fn recursion_error() -> PyErr {
@@ -70,6 +72,7 @@ impl<'m> Saver<'m> {
             fast_memo: None,
             depth: 0,
             depth_limit: ffi::recursion_limit(),
+            stack_floor: pk::stack_floor(STACK_RED_ZONE),
         }
     }
 
@@ -96,10 +99,8 @@ impl<'m> Saver<'m> {
         if self.depth >= self.depth_limit {
             return Err(recursion_error());
         }
-        if let Some(left) = pk::remaining_stack() {
-            if left < STACK_RED_ZONE {
-                return Err(recursion_error());
-            }
+        if pk::stack_pointer() < self.stack_floor {
+            return Err(recursion_error());
         }
         self.depth += 1;
         Ok(())
@@ -261,7 +262,7 @@ impl<'m> Saver<'m> {
 
         // reducer_override comes before the type/function special cases and the reduce protocol.
         if let Some(hook) = self.hooks.reducer_override.clone() {
-            let value = hook.call1(obj)?;
+            let value = hook.call_one(obj)?;
             if !value.is(g.not_implemented()) {
                 return self.save_reduce_value(obj, value);
             }
@@ -285,11 +286,11 @@ impl<'m> Saver<'m> {
             },
         };
         let value = if let Some(func) = reduce_func {
-            func.call1(obj)?
+            func.call_one(obj)?
         } else if type_obj.type_is_subtype(types::type_().addr()) {
             return self.save_global(obj, None);
         } else if let Some(reduce_ex) = obj.getattr_opt(&g.names.reduce_ex)? {
-            reduce_ex.call1(&ffi::new_int(self.proto as i64)?)?
+            reduce_ex.call_one(&ffi::new_int(self.proto as i64)?)?
         } else if let Some(reduce) = obj.getattr_opt(&g.names.reduce)? {
             reduce.call0()?
         } else {
@@ -322,8 +323,8 @@ impl<'m> Saver<'m> {
             None => return Ok(false),
         };
         let pid = match &self.hooks.pers_self {
-            Some(s) => func.call2(s, obj)?,
-            None => func.call1(obj)?,
+            Some(s) => func.call_two(s, obj)?,
+            None => func.call_one(obj)?,
         };
         if pid.is_none() {
             return Ok(false);
@@ -716,10 +717,9 @@ impl<'m> Saver<'m> {
         loop {
             let mut this_batch = 0;
             self.out.write_byte(MARK);
-            while total < obj.list_len() {
-                if let Some(item) = obj.list_get(total) {
-                    self.save(&item, false)?;
-                }
+            // The list may change while its items are saved: read it by index until the end.
+            while let Some(item) = obj.list_get(total) {
+                self.save(&item, false)?;
                 total += 1;
                 this_batch += 1;
                 if this_batch == BATCHSIZE {

@@ -1,22 +1,20 @@
-//! The pickler's memo: object identity -> memo index, an open-addressing table keyed by the object's
-//! address. Each entry holds a strong reference, so an address cannot be reused by another object
-//! while the entry exists.
+//! The pickler's memo: object identity -> memo index.
+//!
+//! Entries live densely in insertion order (each holds a strong reference, so an address cannot be
+//! reused by another object while memoized); an open-addressing table of 4-byte entry numbers,
+//! keyed by the object's address, finds them. Growing the table moves no objects, and a fresh memo
+//! costs one small allocation.
 
 use crate::ffi::Obj;
 
-struct Entry {
-    key: Option<Obj>,
-    value: usize,
-}
-
 pub struct Memo {
-    /// Power-of-two sized; empty slots have `key == None`.
-    table: Vec<Entry>,
-    used: usize,
+    entries: Vec<(Obj, usize)>,
+    /// Power-of-two sized; 0 = empty, otherwise 1 + position in `entries`.
+    slots: Vec<u32>,
     shift: u32,
 }
 
-const MIN_SIZE: usize = 8;
+const MIN_SLOTS: usize = 16;
 
 #[inline]
 fn hash(addr: usize, shift: u32) -> usize {
@@ -32,49 +30,39 @@ impl Default for Memo {
 
 impl Memo {
     pub fn new() -> Memo {
-        Memo::with_slots(MIN_SIZE)
-    }
-
-    fn with_slots(n: usize) -> Memo {
-        let mut table = Vec::with_capacity(n);
-        table.resize_with(n, || Entry {
-            key: None,
-            value: 0,
-        });
-        Memo {
-            table,
-            used: 0,
-            shift: 64 - n.trailing_zeros(),
-        }
+        Memo { entries: Vec::new(), slots: vec![0; MIN_SLOTS], shift: 64 - MIN_SLOTS.trailing_zeros() }
     }
 
     /// Number of objects memoized; also the index the next PUT gets.
     #[inline]
     pub fn len(&self) -> usize {
-        self.used
+        self.entries.len()
     }
 
+    /// The slot holding `addr`, or the empty slot where it would go.
     #[inline]
-    fn slot(&self, addr: usize) -> usize {
-        let mask = self.table.len() - 1;
+    fn find(&self, addr: usize) -> usize {
+        let mask = self.slots.len() - 1;
         let mut i = hash(addr, self.shift);
         loop {
-            match &self.table[i] {
-                Entry { key: None, .. } => return i,
-                Entry { key: Some(k), .. } if k.addr() == addr => return i,
-                _ => i = (i + 1) & mask,
+            let s = self.slots[i];
+            if s == 0 || self.entries[(s - 1) as usize].0.addr() == addr {
+                return i;
             }
+            i = (i + 1) & mask;
         }
     }
 
     /// The memo index of `obj`, if memoized.
     #[inline]
     pub fn get(&self, obj: &Obj) -> Option<usize> {
-        if self.used == 0 {
+        if self.entries.is_empty() {
             return None;
         }
-        let e = &self.table[self.slot(obj.addr())];
-        e.key.as_ref().map(|_| e.value)
+        match self.slots[self.find(obj.addr())] {
+            0 => None,
+            s => Some(self.entries[(s - 1) as usize].1),
+        }
     }
 
     #[inline]
@@ -84,64 +72,49 @@ impl Memo {
 
     /// Records `obj` with index `value` (replacing the index if already present).
     pub fn insert(&mut self, obj: &Obj, value: usize) {
-        let i = self.slot(obj.addr());
-        let e = &mut self.table[i];
-        if e.key.is_some() {
-            e.value = value;
-            return;
-        }
-        e.key = Some(obj.clone());
-        e.value = value;
-        self.used += 1;
-        // Keep the load factor under 1/2: linear probing stays short.
-        if self.used * 2 > self.table.len() {
-            self.grow();
+        let i = self.find(obj.addr());
+        match self.slots[i] {
+            0 => {
+                self.entries.push((obj.clone(), value));
+                self.slots[i] = self.entries.len() as u32;
+                // Keep the load factor under 1/2: linear probing stays short.
+                if self.entries.len() * 2 > self.slots.len() {
+                    self.grow();
+                }
+            }
+            s => self.entries[(s - 1) as usize].1 = value,
         }
     }
 
     fn grow(&mut self) {
-        let new_size = self.table.len() * if self.used > 50_000 { 2 } else { 4 };
-        let old = std::mem::replace(self, Memo::with_slots(new_size));
-        for e in old.table {
-            if let Some(k) = e.key {
-                let i = self.slot(k.addr());
-                self.table[i] = Entry {
-                    key: Some(k),
-                    value: e.value,
-                };
-                self.used += 1;
+        let factor = if self.entries.len() > 50_000 { 2 } else { 4 };
+        let size = self.slots.len() * factor;
+        self.slots = vec![0; size];
+        self.shift = 64 - size.trailing_zeros();
+        let mask = size - 1;
+        for (n, (obj, _)) in self.entries.iter().enumerate() {
+            let mut i = hash(obj.addr(), self.shift);
+            while self.slots[i] != 0 {
+                i = (i + 1) & mask;
             }
+            self.slots[i] = n as u32 + 1;
         }
     }
 
     pub fn clear(&mut self) {
-        if self.used == 0 {
-            return;
+        if !self.entries.is_empty() {
+            *self = Memo::new();
         }
-        *self = Memo::new();
     }
 
-    /// All `(object, index)` pairs, in table order.
+    /// All `(object, index)` pairs, in insertion order.
     pub fn entries(&self) -> impl Iterator<Item = (&Obj, usize)> {
-        self.table
-            .iter()
-            .filter_map(|e| e.key.as_ref().map(|k| (k, e.value)))
+        self.entries.iter().map(|(o, v)| (o, *v))
     }
 }
 
 impl Clone for Memo {
     fn clone(&self) -> Memo {
-        Memo {
-            table: self
-                .table
-                .iter()
-                .map(|e| Entry {
-                    key: e.key.clone(),
-                    value: e.value,
-                })
-                .collect(),
-            used: self.used,
-            shift: self.shift,
-        }
+        Memo { entries: self.entries.clone(), slots: self.slots.clone(), shift: self.shift }
     }
 }

@@ -714,11 +714,23 @@ impl<'m> Saver<'m> {
             return Ok(());
         }
         let mut total = 0;
+        // The list may change while its items are saved: its length is re-read before going
+        // past the length last seen, and every read is bounds-checked.
+        let mut seen_len = obj.list_len();
         loop {
             let mut this_batch = 0;
             self.out.write_byte(MARK);
-            // The list may change while its items are saved: read it by index until the end.
-            while let Some(item) = obj.list_get(total) {
+            loop {
+                if total >= seen_len {
+                    seen_len = obj.list_len();
+                    if total >= seen_len {
+                        break;
+                    }
+                }
+                let item = match obj.list_get(total) {
+                    Some(item) => item,
+                    None => break,
+                };
                 self.save(&item, false)?;
                 total += 1;
                 this_batch += 1;

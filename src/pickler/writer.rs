@@ -47,7 +47,10 @@ thread_local! {
 const SPARE_BUFFER_MAX: usize = 1 << 20;
 
 pub struct Writer {
+    /// Output bytes are `buf[..pos]`; the rest of `buf` is zeroed room to write into, so that
+    /// small writes are plain stores after one bounds check.
     buf: Vec<u8>,
+    pos: usize,
     framing: bool,
     frame_start: usize,
     file_write: Option<Obj>,
@@ -56,47 +59,75 @@ pub struct Writer {
 
 impl Writer {
     pub fn new(file_write: Option<Obj>) -> Writer {
-        let buf = SPARE_BUFFER.with(|spare| spare.take()).unwrap_or_else(|| Vec::with_capacity(4096));
-        Writer {
-            buf,
-            framing: false,
-            frame_start: NO_FRAME,
-            file_write,
-            segments: Vec::new(),
+        let mut buf = SPARE_BUFFER.with(|spare| spare.take()).unwrap_or_default();
+        if buf.len() < 4096 {
+            buf.resize(4096, 0);
         }
+        Writer { buf, pos: 0, framing: false, frame_start: NO_FRAME, file_write, segments: Vec::new() }
     }
 
     pub fn set_framing(&mut self, on: bool) {
         self.framing = on;
     }
 
-    #[inline]
-    fn open_frame_if_needed(&mut self) {
-        if self.framing && self.frame_start == NO_FRAME {
-            self.frame_start = self.buf.len();
-            self.buf.extend_from_slice(&[0xFE; FRAME_HEADER_SIZE]);
+    /// Makes room for `n` more bytes.
+    #[inline(always)]
+    fn reserve(&mut self, n: usize) {
+        if self.pos + n > self.buf.len() {
+            self.grow(n);
         }
     }
 
-    #[inline]
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, n: usize) {
+        let wanted = (self.pos + n).max(self.buf.len() * 2);
+        self.buf.resize(wanted, 0);
+    }
+
+    #[inline(always)]
+    fn put(&mut self, data: &[u8]) {
+        let end = self.pos + data.len();
+        self.buf[self.pos..end].copy_from_slice(data);
+        self.pos = end;
+    }
+
+    #[inline(always)]
+    fn open_frame_if_needed(&mut self) {
+        if self.framing && self.frame_start == NO_FRAME {
+            self.open_frame();
+        }
+    }
+
+    #[inline(never)]
+    fn open_frame(&mut self) {
+        self.frame_start = self.pos;
+        self.reserve(FRAME_HEADER_SIZE);
+        self.put(&[0xFE; FRAME_HEADER_SIZE]);
+    }
+
+    #[inline(always)]
     pub fn write(&mut self, data: &[u8]) {
         self.open_frame_if_needed();
-        self.buf.extend_from_slice(data);
+        self.reserve(data.len());
+        self.put(data);
     }
 
     /// Two pieces back to back (an opcode header and its small payload).
-    #[inline]
+    #[inline(always)]
     pub fn write2(&mut self, a: &[u8], b: &[u8]) {
         self.open_frame_if_needed();
-        self.buf.reserve(a.len() + b.len());
-        self.buf.extend_from_slice(a);
-        self.buf.extend_from_slice(b);
+        self.reserve(a.len() + b.len());
+        self.put(a);
+        self.put(b);
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn write_byte(&mut self, op: u8) {
         self.open_frame_if_needed();
-        self.buf.push(op);
+        self.reserve(1);
+        self.buf[self.pos] = op;
+        self.pos += 1;
     }
 
     /// Closes the open frame: writes its header, or drops the header if the frame is tiny.
@@ -105,28 +136,31 @@ impl Writer {
             return;
         }
         let start = self.frame_start;
-        let frame_len = self.buf.len() - start - FRAME_HEADER_SIZE;
+        let frame_len = self.pos - start - FRAME_HEADER_SIZE;
         if frame_len >= FRAME_SIZE_MIN {
             self.buf[start] = FRAME;
-            self.buf[start + 1..start + FRAME_HEADER_SIZE]
-                .copy_from_slice(&(frame_len as u64).to_le_bytes());
+            self.buf[start + 1..start + FRAME_HEADER_SIZE].copy_from_slice(&(frame_len as u64).to_le_bytes());
         } else {
-            self.buf.drain(start..start + FRAME_HEADER_SIZE);
+            self.buf.copy_within(start + FRAME_HEADER_SIZE..self.pos, start);
+            self.pos -= FRAME_HEADER_SIZE;
         }
         self.frame_start = NO_FRAME;
     }
 
     /// Called before each object is saved: ends a frame that has reached the target size.
-    #[inline]
+    #[inline(always)]
     pub fn opcode_boundary(&mut self) -> PyResult<()> {
-        if !self.framing || self.frame_start == NO_FRAME {
-            return Ok(());
+        if self.frame_start != NO_FRAME && self.pos - self.frame_start - FRAME_HEADER_SIZE >= FRAME_SIZE_TARGET {
+            return self.end_full_frame();
         }
-        if self.buf.len() - self.frame_start - FRAME_HEADER_SIZE >= FRAME_SIZE_TARGET {
-            self.commit_frame();
-            if self.file_write.is_some() {
-                self.flush_to_file()?;
-            }
+        Ok(())
+    }
+
+    #[inline(never)]
+    fn end_full_frame(&mut self) -> PyResult<()> {
+        self.commit_frame();
+        if self.file_write.is_some() {
+            self.flush_to_file()?;
         }
         Ok(())
     }
@@ -135,8 +169,8 @@ impl Writer {
     pub fn flush_to_file(&mut self) -> PyResult<()> {
         self.commit_frame();
         if let Some(write) = &self.file_write {
-            let chunk = ffi::new_bytes(&self.buf)?;
-            self.buf.clear();
+            let chunk = ffi::new_bytes(&self.buf[..self.pos])?;
+            self.pos = 0;
             write.call1(&chunk)?;
         }
         Ok(())
@@ -147,14 +181,13 @@ impl Writer {
     pub fn write_with_payload(&mut self, header: &[u8], payload: Payload) -> PyResult<()> {
         let data_len = payload.data().len();
         if data_len < FRAME_SIZE_TARGET {
-            self.write(header);
-            self.write(payload.data());
+            self.write2(header, payload.data());
             return Ok(());
         }
         self.commit_frame();
         let framing = self.framing;
         self.framing = false;
-        self.buf.extend_from_slice(header);
+        self.write(header);
         let result = if let Some(write) = self.file_write.clone() {
             self.flush_to_file().and_then(|_| {
                 let obj = match &payload {
@@ -167,11 +200,12 @@ impl Writer {
         } else {
             match payload {
                 Payload::Held(h) => {
-                    let before = std::mem::take(&mut self.buf);
+                    let before = self.buf[..self.pos].to_vec();
+                    self.pos = 0;
                     self.segments.push(Segment::Owned(before));
                     self.segments.push(Segment::Held(h));
                 }
-                Payload::Borrowed { data, .. } => self.buf.extend_from_slice(data),
+                Payload::Borrowed { data, .. } => self.write(data),
             }
             Ok(())
         };
@@ -179,19 +213,12 @@ impl Writer {
         result
     }
 
-    /// Drops everything written so far (after an error or before a new dump).
-    pub fn reset(&mut self) {
-        self.buf.clear();
-        self.segments.clear();
-        self.frame_start = NO_FRAME;
-        self.framing = false;
-    }
-
     /// Ends memory mode: the whole pickle as one `bytes` object.
     pub fn finish_bytes(&mut self) -> PyResult<Obj> {
         self.commit_frame();
+        let tail = &self.buf[..self.pos];
         if self.segments.is_empty() {
-            return ffi::new_bytes(&self.buf);
+            return ffi::new_bytes(tail);
         }
         let total: usize = self
             .segments
@@ -201,30 +228,29 @@ impl Writer {
                 Segment::Held(h) => h.len(),
             })
             .sum::<usize>()
-            + self.buf.len();
+            + tail.len();
         let mut out = BytesUnderConstruction::new(total)?;
         let dst = out.as_mut_slice();
-        let mut pos = 0;
+        let mut at = 0;
         for s in &self.segments {
             let src = match s {
                 Segment::Owned(v) => v.as_slice(),
                 Segment::Held(h) => h.as_slice(),
             };
-            dst[pos..pos + src.len()].copy_from_slice(src);
-            pos += src.len();
+            dst[at..at + src.len()].copy_from_slice(src);
+            at += src.len();
         }
-        dst[pos..].copy_from_slice(&self.buf);
+        dst[at..].copy_from_slice(tail);
         self.segments.clear();
-        self.buf.clear();
+        self.pos = 0;
         Ok(out.finish())
     }
 }
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        let mut buf = std::mem::take(&mut self.buf);
-        if buf.capacity() <= SPARE_BUFFER_MAX && buf.capacity() > 0 {
-            buf.clear();
+        let buf = std::mem::take(&mut self.buf);
+        if buf.len() <= SPARE_BUFFER_MAX && !buf.is_empty() {
             SPARE_BUFFER.with(|spare| spare.set(Some(buf)));
         }
     }

@@ -349,7 +349,11 @@ impl Obj {
     #[inline]
     pub fn call_one(&self, arg: &Obj) -> PyResult<Obj> {
         Obj::from_owned(unsafe {
-            ffi::PyObject_CallFunctionObjArgs(self.as_ptr(), arg.as_ptr(), std::ptr::null_mut::<ffi::PyObject>())
+            ffi::PyObject_CallFunctionObjArgs(
+                self.as_ptr(),
+                arg.as_ptr(),
+                std::ptr::null_mut::<ffi::PyObject>(),
+            )
         })
     }
 
@@ -364,12 +368,6 @@ impl Obj {
                 std::ptr::null_mut::<ffi::PyObject>(),
             )
         })
-    }
-
-    /// Calls `self(*args)` with a slice of arguments.
-    pub fn call_args(&self, args: &[&Obj]) -> PyResult<Obj> {
-        let t = super::tuple(args)?;
-        self.call(&t, None)
     }
 }
 
@@ -581,7 +579,6 @@ pub fn stack_floor(red_zone: usize) -> usize {
         low => low + red_zone,
     }
 }
-
 
 // SAFETY: see `GilBound`; statics of this type are only read under the GIL.
 unsafe impl<T> Sync for GilBound<T> {}

@@ -30,7 +30,11 @@ impl Default for Memo {
 
 impl Memo {
     pub fn new() -> Memo {
-        Memo { entries: Vec::new(), slots: vec![0; MIN_SLOTS], shift: 64 - MIN_SLOTS.trailing_zeros() }
+        Memo {
+            entries: Vec::new(),
+            slots: vec![0; MIN_SLOTS],
+            shift: 64 - MIN_SLOTS.trailing_zeros(),
+        }
     }
 
     /// Number of objects memoized; also the index the next PUT gets.
@@ -115,6 +119,10 @@ impl Memo {
 
 impl Clone for Memo {
     fn clone(&self) -> Memo {
-        Memo { entries: self.entries.clone(), slots: self.slots.clone(), shift: self.shift }
+        Memo {
+            entries: self.entries.clone(),
+            slots: self.slots.clone(),
+            shift: self.shift,
+        }
     }
 }

@@ -484,7 +484,8 @@ impl<'m> Saver<'m> {
         if data.len() < FRAME_SIZE_TARGET {
             self.out.write2(&header[..n], data);
         } else {
-            self.out.write_with_payload(&header[..n], Payload::Held(HeldBytes::of_bytes(obj)))?;
+            self.out
+                .write_with_payload(&header[..n], Payload::Held(HeldBytes::of_bytes(obj)))?;
         }
         self.memo_put(obj)
     }
@@ -537,7 +538,8 @@ impl<'m> Saver<'m> {
             let data = view.as_slice();
             if view.readonly() {
                 let (header, n) = self.bytes_header(data.len())?;
-                self.out.write_with_payload(&header[..n], Payload::Borrowed { data, obj })?;
+                self.out
+                    .write_with_payload(&header[..n], Payload::Borrowed { data, obj })?;
             } else {
                 let header = Self::bytearray8_header(data.len());
                 self.out
@@ -566,7 +568,8 @@ impl<'m> Saver<'m> {
                 _ => {
                     let payload = obj.str_utf8_payload()?;
                     let (header, n) = self.unicode_header(payload.len())?;
-                    self.out.write_with_payload(&header[..n], Payload::Held(payload))?;
+                    self.out
+                        .write_with_payload(&header[..n], Payload::Held(payload))?;
                 }
             }
         } else {

@@ -63,7 +63,14 @@ impl Writer {
         if buf.len() < 4096 {
             buf.resize(4096, 0);
         }
-        Writer { buf, pos: 0, framing: false, frame_start: NO_FRAME, file_write, segments: Vec::new() }
+        Writer {
+            buf,
+            pos: 0,
+            framing: false,
+            frame_start: NO_FRAME,
+            file_write,
+            segments: Vec::new(),
+        }
     }
 
     pub fn set_framing(&mut self, on: bool) {
@@ -139,9 +146,11 @@ impl Writer {
         let frame_len = self.pos - start - FRAME_HEADER_SIZE;
         if frame_len >= FRAME_SIZE_MIN {
             self.buf[start] = FRAME;
-            self.buf[start + 1..start + FRAME_HEADER_SIZE].copy_from_slice(&(frame_len as u64).to_le_bytes());
+            self.buf[start + 1..start + FRAME_HEADER_SIZE]
+                .copy_from_slice(&(frame_len as u64).to_le_bytes());
         } else {
-            self.buf.copy_within(start + FRAME_HEADER_SIZE..self.pos, start);
+            self.buf
+                .copy_within(start + FRAME_HEADER_SIZE..self.pos, start);
             self.pos -= FRAME_HEADER_SIZE;
         }
         self.frame_start = NO_FRAME;
@@ -150,7 +159,9 @@ impl Writer {
     /// Called before each object is saved: ends a frame that has reached the target size.
     #[inline(always)]
     pub fn opcode_boundary(&mut self) -> PyResult<()> {
-        if self.frame_start != NO_FRAME && self.pos - self.frame_start - FRAME_HEADER_SIZE >= FRAME_SIZE_TARGET {
+        if self.frame_start != NO_FRAME
+            && self.pos - self.frame_start - FRAME_HEADER_SIZE >= FRAME_SIZE_TARGET
+        {
             return self.end_full_frame();
         }
         Ok(())

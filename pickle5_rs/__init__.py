@@ -13,6 +13,7 @@ from ._core import (
     PicklingError,
     UnpicklingError,
 )
+from ._core import Pickler, dump, dumps  # pickler
 
 if _sys.version_info >= (3, 8):
     from pickle import PickleBuffer
@@ -34,6 +35,7 @@ __all__ = [
     "HIGHEST_PROTOCOL",
     "DEFAULT_PROTOCOL",
 ]
+__all__ += ["Pickler", "dump", "dumps"]  # pickler
 __all__.extend(name for name, _, _ in _core.OPCODE_TABLE)
 
 from ._core import load, loads  # noqa: E402

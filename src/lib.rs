@@ -7,6 +7,7 @@ mod hooks;
 mod opcodes;
 mod tables;
 mod unpickler;
+mod pickler;
 
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -34,5 +35,6 @@ fn _core(py: Python, m: &PyModule) -> PyResult<()> {
         })
         .collect();
     m.add("OPCODE_TABLE", table)?;
+    pickler::register(py, m)?;
     Ok(())
 }

@@ -7,6 +7,7 @@
 pub mod buffer;
 mod layout37;
 pub mod picklebuffer;
+pub mod pickling;
 mod raw;
 pub mod version;
 

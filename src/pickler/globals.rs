@@ -1,0 +1,200 @@
+//! Objects the pickler looks up once: copyreg's tables, the Python 2 name mappings, a few builtins
+//! and type objects, and interned attribute names.
+
+use once_cell::sync::OnceCell;
+use pyo3::prelude::*;
+
+use crate::ffi::pickling::GilBound;
+use crate::ffi::{self, Obj};
+
+pub struct Names {
+    pub reduce_ex: Obj,
+    pub reduce: Obj,
+    pub qualname: Obj,
+    pub name: Obj,
+    pub module: Obj,
+    pub class: Obj,
+    pub new: Obj,
+    pub items: Obj,
+    pub latin1: Obj,
+    pub write: Obj,
+    pub persistent_id: Obj,
+    pub dispatch_table: Obj,
+    pub reducer_override: Obj,
+    pub func: Obj,
+    pub self_: Obj,
+}
+
+pub struct Globals {
+    pub names: Names,
+    dispatch_table: Obj,
+    extension_registry: Obj,
+    name_mapping_3to2: Obj,
+    import_mapping_3to2: Obj,
+    codecs_encode: Obj,
+    getattr: Obj,
+    partial: Obj,
+    method_type: Obj,
+    ellipsis: Obj,
+    not_implemented: Obj,
+    /// Address of the PickleBuffer type (0 when the running Python has none yet).
+    pub picklebuffer_type: usize,
+    pub function_type: usize,
+    pub none_type: usize,
+    pub ellipsis_type: usize,
+    pub not_implemented_type: usize,
+}
+
+impl Globals {
+    pub fn dispatch_table(&self) -> &Obj {
+        &self.dispatch_table
+    }
+    pub fn extension_registry(&self) -> &Obj {
+        &self.extension_registry
+    }
+    pub fn name_mapping_3to2(&self) -> &Obj {
+        &self.name_mapping_3to2
+    }
+    pub fn import_mapping_3to2(&self) -> &Obj {
+        &self.import_mapping_3to2
+    }
+    pub fn codecs_encode(&self) -> &Obj {
+        &self.codecs_encode
+    }
+    pub fn getattr_builtin(&self) -> &Obj {
+        &self.getattr
+    }
+    pub fn partial(&self) -> &Obj {
+        &self.partial
+    }
+    pub fn method_type(&self) -> &Obj {
+        &self.method_type
+    }
+    pub fn ellipsis(&self) -> &Obj {
+        &self.ellipsis
+    }
+    pub fn not_implemented(&self) -> &Obj {
+        &self.not_implemented
+    }
+}
+
+static GLOBALS: OnceCell<GilBound<Globals>> = OnceCell::new();
+
+fn attr(py: Python, module: &str, name: &str) -> PyResult<Obj> {
+    Ok(Obj::of(py.import(module)?.getattr(name)?))
+}
+
+fn dict_attr(py: Python, module: &str, name: &str) -> PyResult<Obj> {
+    let value = attr(py, module, name)?;
+    if !value.is_exact_type(ffi::types::dict()) {
+        return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+            "{}.{} should be a dict, not {}",
+            module,
+            name,
+            value.type_name()
+        )));
+    }
+    Ok(value)
+}
+
+/// The PickleBuffer type the pickler recognises: `pickle.PickleBuffer` on 3.8+. On 3.6/3.7 this is
+/// where the package's own PickleBuffer type gets plugged in (0 = none available).
+fn find_picklebuffer_type(py: Python) -> PyResult<usize> {
+    if ffi::version::running() >= (3, 8) {
+        return Ok(attr(py, "pickle", "PickleBuffer")?.addr());
+    }
+    Ok(0)
+}
+
+fn build(py: Python) -> PyResult<Globals> {
+    let s = |t: &str| ffi::new_str(t);
+    let names = Names {
+        reduce_ex: s("__reduce_ex__")?,
+        reduce: s("__reduce__")?,
+        qualname: s("__qualname__")?,
+        name: s("__name__")?,
+        module: s("__module__")?,
+        class: s("__class__")?,
+        new: s("__new__")?,
+        items: s("items")?,
+        latin1: s("latin1")?,
+        write: s("write")?,
+        persistent_id: s("persistent_id")?,
+        dispatch_table: s("dispatch_table")?,
+        reducer_override: s("reducer_override")?,
+        func: s("__func__")?,
+        self_: s("__self__")?,
+    };
+    let builtins = py.import("builtins")?;
+    let type_of =
+        |expr: &str| -> PyResult<usize> { Ok(Obj::of(py.eval(expr, None, None)?).addr()) };
+    Ok(Globals {
+        names,
+        dispatch_table: dict_attr(py, "copyreg", "dispatch_table")?,
+        extension_registry: dict_attr(py, "copyreg", "_extension_registry")?,
+        name_mapping_3to2: dict_attr(py, "_compat_pickle", "REVERSE_NAME_MAPPING")?,
+        import_mapping_3to2: dict_attr(py, "_compat_pickle", "REVERSE_IMPORT_MAPPING")?,
+        codecs_encode: attr(py, "codecs", "encode")?,
+        getattr: Obj::of(builtins.getattr("getattr")?),
+        partial: attr(py, "functools", "partial")?,
+        method_type: attr(py, "types", "MethodType")?,
+        ellipsis: Obj::of(builtins.getattr("Ellipsis")?),
+        not_implemented: Obj::of(builtins.getattr("NotImplemented")?),
+        picklebuffer_type: find_picklebuffer_type(py)?,
+        function_type: type_of("type(lambda: None)")?,
+        none_type: type_of("type(None)")?,
+        ellipsis_type: type_of("type(Ellipsis)")?,
+        not_implemented_type: type_of("type(NotImplemented)")?,
+    })
+}
+
+/// Loads the globals (at module import).
+pub fn init(py: Python) -> PyResult<()> {
+    GLOBALS.get_or_try_init(|| build(py).map(GilBound))?;
+    Ok(())
+}
+
+/// The globals; `init` runs at module import, so they are always there when a pickler runs.
+pub fn globals() -> &'static Globals {
+    match GLOBALS.get() {
+        Some(g) => &g.0,
+        None => {
+            let py = unsafe_gil();
+            let g = GLOBALS.get_or_init(|| match build(py) {
+                Ok(g) => GilBound(g),
+                Err(e) => panic!("pickle5_rs: cannot load pickler globals: {}", e),
+            });
+            &g.0
+        }
+    }
+}
+
+fn unsafe_gil() -> Python<'static> {
+    // Only reached from code running under the GIL (inside calls from Python).
+    ffi::pickling::gil()
+}
+
+/// A type's `tp_name` as the C pickler prints it: `module.Name` for static (C) types outside
+/// builtins, the bare name otherwise.
+pub fn tp_name(type_obj: &Obj) -> String {
+    let py = ffi::pickling::gil();
+    let ty = type_obj.as_any(py);
+    let name = match ty.getattr("__name__") {
+        Ok(n) => n.to_string(),
+        Err(_) => return String::from("?"),
+    };
+    if ffi::pickling::is_heap_type(type_obj) {
+        return name;
+    }
+    match ty.getattr("__module__") {
+        Ok(m) => {
+            let m = m.to_string();
+            if m == "builtins" {
+                name
+            } else {
+                format!("{}.{}", m, name)
+            }
+        }
+        Err(_) => name,
+    }
+}

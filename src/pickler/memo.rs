@@ -1,0 +1,128 @@
+//! The pickler's memo: object identity -> memo index.
+//!
+//! Entries live densely in insertion order (each holds a strong reference, so an address cannot be
+//! reused by another object while memoized); an open-addressing table of 4-byte entry numbers,
+//! keyed by the object's address, finds them. Growing the table moves no objects, and a fresh memo
+//! costs one small allocation.
+
+use crate::ffi::Obj;
+
+pub struct Memo {
+    entries: Vec<(Obj, usize)>,
+    /// Power-of-two sized; 0 = empty, otherwise 1 + position in `entries`.
+    slots: Vec<u32>,
+    shift: u32,
+}
+
+const MIN_SLOTS: usize = 16;
+
+#[inline]
+fn hash(addr: usize, shift: u32) -> usize {
+    // Fibonacci hashing spreads the aligned pointer bits over the whole index range.
+    ((addr as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) as usize
+}
+
+impl Default for Memo {
+    fn default() -> Self {
+        Memo::new()
+    }
+}
+
+impl Memo {
+    pub fn new() -> Memo {
+        Memo {
+            entries: Vec::new(),
+            slots: vec![0; MIN_SLOTS],
+            shift: 64 - MIN_SLOTS.trailing_zeros(),
+        }
+    }
+
+    /// Number of objects memoized; also the index the next PUT gets.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The slot holding `addr`, or the empty slot where it would go.
+    #[inline]
+    fn find(&self, addr: usize) -> usize {
+        let mask = self.slots.len() - 1;
+        let mut i = hash(addr, self.shift);
+        loop {
+            let s = self.slots[i];
+            if s == 0 || self.entries[(s - 1) as usize].0.addr() == addr {
+                return i;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// The memo index of `obj`, if memoized.
+    #[inline]
+    pub fn get(&self, obj: &Obj) -> Option<usize> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        match self.slots[self.find(obj.addr())] {
+            0 => None,
+            s => Some(self.entries[(s - 1) as usize].1),
+        }
+    }
+
+    #[inline]
+    pub fn contains(&self, obj: &Obj) -> bool {
+        self.get(obj).is_some()
+    }
+
+    /// Records `obj` with index `value` (replacing the index if already present).
+    pub fn insert(&mut self, obj: &Obj, value: usize) {
+        let i = self.find(obj.addr());
+        match self.slots[i] {
+            0 => {
+                self.entries.push((obj.clone(), value));
+                self.slots[i] = self.entries.len() as u32;
+                // Keep the load factor under 1/2: linear probing stays short.
+                if self.entries.len() * 2 > self.slots.len() {
+                    self.grow();
+                }
+            }
+            s => self.entries[(s - 1) as usize].1 = value,
+        }
+    }
+
+    fn grow(&mut self) {
+        let factor = if self.entries.len() > 50_000 { 2 } else { 4 };
+        let size = self.slots.len() * factor;
+        self.slots = vec![0; size];
+        self.shift = 64 - size.trailing_zeros();
+        let mask = size - 1;
+        for (n, (obj, _)) in self.entries.iter().enumerate() {
+            let mut i = hash(obj.addr(), self.shift);
+            while self.slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = n as u32 + 1;
+        }
+    }
+
+    pub fn clear(&mut self) {
+        if !self.entries.is_empty() {
+            *self = Memo::new();
+        }
+    }
+
+    /// All `(object, index)` pairs, in insertion order.
+    pub fn entries(&self) -> impl Iterator<Item = (&Obj, usize)> {
+        self.entries.iter().map(|(o, v)| (o, *v))
+    }
+}
+
+impl Clone for Memo {
+    fn clone(&self) -> Memo {
+        Memo {
+            entries: self.entries.clone(),
+            slots: self.slots.clone(),
+            shift: self.shift,
+        }
+    }
+}

@@ -1,0 +1,511 @@
+//! The Pickler: `Pickler`, `dump()` and `dumps()` with the signatures and behaviour of CPython
+//! 3.8's `_pickle`.
+//!
+//! `Pickler` mirrors the C type closely because libraries subclass it: `__init__` is a real method
+//! (subclasses call `Pickler.__init__(self, file, ...)` with their own signature),
+//! `dispatch_table`, `bin` and `fast` are member descriptors reading fixed slots, `memo` is a
+//! proxy, `persistent_id` is a property, and `reducer_override` is looked up on the instance at each
+//! `dump()`.
+
+pub mod globals;
+mod memo;
+mod save;
+mod writer;
+
+use std::cell::RefCell;
+
+use pyo3::class::gc::{PyGCProtocol, PyTraverseError, PyVisit};
+use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple, PyType};
+
+use crate::errors;
+use crate::ffi::pickling::{self as pk, GilBound, IntSlot, MemberKind, ObjectSlot};
+use crate::ffi::{self, Obj};
+use crate::opcodes::{DEFAULT_PROTOCOL, HIGHEST_PROTOCOL};
+use globals::globals;
+use memo::Memo;
+use save::{Hooks, Saver, Settings};
+use writer::Writer;
+
+/// A boolean argument taken by truth value, like the C API's `p` converter.
+pub struct Truth(bool);
+
+impl<'a> FromPyObject<'a> for Truth {
+    fn extract(obj: &'a PyAny) -> PyResult<Self> {
+        obj.is_true().map(Truth)
+    }
+}
+
+/// Protocol number from the `protocol` argument: None = default, negative = highest.
+fn parse_protocol(protocol: Option<&PyAny>) -> PyResult<u8> {
+    let protocol = match protocol {
+        None => return Ok(DEFAULT_PROTOCOL),
+        Some(p) if p.is_none() => return Ok(DEFAULT_PROTOCOL),
+        Some(p) => p,
+    };
+    let value = Obj::of(protocol).as_ssize()?;
+    if value < 0 {
+        Ok(HIGHEST_PROTOCOL)
+    } else if value > HIGHEST_PROTOCOL as isize {
+        Err(PyValueError::new_err(format!(
+            "pickle protocol must be <= {}",
+            HIGHEST_PROTOCOL
+        )))
+    } else {
+        Ok(value as u8)
+    }
+}
+
+fn file_write_method(file: &PyAny) -> PyResult<Obj> {
+    match Obj::of(file).getattr_opt(&globals().names.write)? {
+        Some(w) => Ok(w),
+        None => Err(PyTypeError::new_err("file must have a 'write' attribute")),
+    }
+}
+
+fn parse_buffer_callback(callback: Option<&PyAny>, proto: u8) -> PyResult<Option<Obj>> {
+    let callback = callback.filter(|c| !c.is_none()).map(Obj::of);
+    if callback.is_some() && proto < 5 {
+        return Err(PyValueError::new_err("buffer_callback needs protocol >= 5"));
+    }
+    Ok(callback)
+}
+
+/// Pickles `obj` into memory (or into `file_write` frame by frame) with no pickler object.
+fn run_dump(
+    obj: &PyAny,
+    proto: u8,
+    fix_imports: bool,
+    buffer_callback: Option<Obj>,
+    file_write: Option<Obj>,
+) -> PyResult<Option<Obj>> {
+    let mut memo = Memo::new();
+    let settings = Settings {
+        proto,
+        bin: proto > 0,
+        fix_imports: fix_imports && proto < 3,
+        fast: false,
+    };
+    let hooks = Hooks {
+        buffer_callback,
+        ..Hooks::default()
+    };
+    let to_file = file_write.is_some();
+    let mut saver = Saver::new(settings, Writer::new(file_write), &mut memo, hooks);
+    saver.dump(&Obj::of(obj))?;
+    if to_file {
+        saver.out.flush_to_file()?;
+        Ok(None)
+    } else {
+        saver.out.finish_bytes().map(Some)
+    }
+}
+
+/// dumps(obj, protocol=None, *, fix_imports=True, buffer_callback=None)
+/// --
+///
+/// Return the pickled representation of the object as a bytes object.
+#[pyfunction(
+    protocol = "None",
+    "*",
+    fix_imports = "Truth(true)",
+    buffer_callback = "None"
+)]
+#[pyo3(text_signature = "(obj, protocol=None, *, fix_imports=True, buffer_callback=None)")]
+fn dumps(
+    py: Python,
+    obj: &PyAny,
+    protocol: Option<&PyAny>,
+    fix_imports: Truth,
+    buffer_callback: Option<&PyAny>,
+) -> PyResult<PyObject> {
+    let proto = parse_protocol(protocol)?;
+    let fix = fix_imports.0;
+    let callback = parse_buffer_callback(buffer_callback, proto)?;
+    match run_dump(obj, proto, fix, callback, None)? {
+        Some(bytes) => Ok(bytes.into_py()),
+        None => Ok(py.None()),
+    }
+}
+
+/// dump(obj, file, protocol=None, *, fix_imports=True, buffer_callback=None)
+/// --
+///
+/// Write a pickled representation of obj to the open file object file.
+#[pyfunction(
+    protocol = "None",
+    "*",
+    fix_imports = "Truth(true)",
+    buffer_callback = "None"
+)]
+#[pyo3(text_signature = "(obj, file, protocol=None, *, fix_imports=True, buffer_callback=None)")]
+fn dump(
+    obj: &PyAny,
+    file: &PyAny,
+    protocol: Option<&PyAny>,
+    fix_imports: Truth,
+    buffer_callback: Option<&PyAny>,
+) -> PyResult<()> {
+    let proto = parse_protocol(protocol)?;
+    let fix = fix_imports.0;
+    let write = file_write_method(file)?;
+    let callback = parse_buffer_callback(buffer_callback, proto)?;
+    run_dump(obj, proto, fix, callback, Some(write)).map(|_| ())
+}
+
+/// Everything a Pickler holds besides its member slots.
+#[derive(Default)]
+struct PicklerState {
+    proto: u8,
+    fix_imports: bool,
+    write: Option<Obj>,
+    pers_func: Option<Obj>,
+    /// `pers_func` is the function of a method bound to this pickler: call it with the pickler.
+    pers_func_is_method: bool,
+    buffer_callback: Option<Obj>,
+    memo: Memo,
+}
+
+/// Pickler(file, protocol=None, fix_imports=True, buffer_callback=None)
+/// --
+///
+/// This takes a binary file for writing a pickle data stream.
+#[pyclass(subclass, module = "pickle5_rs")]
+pub struct Pickler {
+    /// Read and written by the `dispatch_table` member descriptor.
+    dispatch_table: ObjectSlot,
+    /// Read and written by the `bin` member descriptor.
+    bin: IntSlot,
+    /// Read and written by the `fast` member descriptor.
+    fast: IntSlot,
+    state: GilBound<RefCell<PicklerState>>,
+}
+
+impl Pickler {
+    fn blank() -> Pickler {
+        Pickler {
+            dispatch_table: ObjectSlot::empty(),
+            bin: IntSlot::new(0),
+            fast: IntSlot::new(0),
+            state: GilBound(RefCell::new(PicklerState::default())),
+        }
+    }
+
+    fn state(&self) -> PyResult<std::cell::RefMut<'_, PicklerState>> {
+        self.state
+            .0
+            .try_borrow_mut()
+            .map_err(|_| PyValueError::new_err("Pickler is in use"))
+    }
+}
+
+#[pymethods]
+impl Pickler {
+    #[new]
+    #[args(_args = "*", _kwargs = "**")]
+    fn new(_args: &PyTuple, _kwargs: Option<&PyDict>) -> Pickler {
+        Pickler::blank()
+    }
+
+    #[pyo3(name = "__init__")]
+    #[args(
+        protocol = "None",
+        fix_imports = "Truth(true)",
+        buffer_callback = "None"
+    )]
+    fn init(
+        slf: &PyCell<Self>,
+        file: &PyAny,
+        protocol: Option<&PyAny>,
+        fix_imports: Truth,
+        buffer_callback: Option<&PyAny>,
+    ) -> PyResult<()> {
+        let this = slf.borrow();
+        let proto = parse_protocol(protocol)?;
+        let fix = fix_imports.0;
+        {
+            // A second __init__ starts from scratch, as in C.
+            let mut st = this.state()?;
+            if st.write.is_some() {
+                *st = PicklerState::default();
+                this.dispatch_table.set(None);
+            }
+            st.proto = proto;
+            st.fix_imports = fix && proto < 3;
+        }
+        this.bin.set((proto > 0) as i32);
+        let write = file_write_method(file)?;
+        let callback = parse_buffer_callback(buffer_callback, proto)?;
+        {
+            let mut st = this.state()?;
+            st.write = Some(write);
+            st.buffer_callback = callback;
+            st.memo = Memo::new();
+        }
+        this.fast.set(0);
+
+        // persistent_id: a method of a subclass is kept unbound, to avoid a reference cycle.
+        let me = Obj::of(slf.as_ref());
+        let g = globals();
+        let pers = me.getattr_opt(&g.names.persistent_id)?;
+        let (pers_func, is_method) = match pers {
+            None => (None, false),
+            Some(f) => {
+                if f.is_exact_type(ffi::TypeRef::of_obj(g.method_type())) {
+                    let bound_self = f.getattr(&g.names.self_)?;
+                    if bound_self.is(&me) {
+                        (Some(f.getattr(&g.names.func)?), true)
+                    } else {
+                        (Some(f), false)
+                    }
+                } else {
+                    (Some(f), false)
+                }
+            }
+        };
+        {
+            let mut st = this.state()?;
+            st.pers_func = pers_func;
+            st.pers_func_is_method = is_method;
+        }
+        let table = me.getattr_opt(&g.names.dispatch_table)?;
+        this.dispatch_table.set(table);
+        Ok(())
+    }
+
+    /// Write a pickled representation of the given object to the open file.
+    #[pyo3(text_signature = "($self, obj, /)")]
+    fn dump(slf: &PyCell<Self>, obj: &PyAny) -> PyResult<()> {
+        let this = slf.borrow();
+        let me = Obj::of(slf.as_ref());
+        let (settings, mut hooks, write, mut memo) = {
+            let mut st = this.state()?;
+            let write = match &st.write {
+                Some(w) => w.clone(),
+                None => {
+                    return Err(errors::pickling(format!(
+                        "Pickler.__init__() was not called by {}.__init__()",
+                        globals::tp_name(&me.type_obj())
+                    )))
+                }
+            };
+            let settings = Settings {
+                proto: st.proto,
+                bin: this.bin.get() != 0,
+                fix_imports: st.fix_imports,
+                fast: this.fast.get() != 0,
+            };
+            let hooks = Hooks {
+                pers_func: st.pers_func.clone(),
+                pers_self: if st.pers_func_is_method {
+                    Some(me.clone())
+                } else {
+                    None
+                },
+                dispatch_table: this.dispatch_table.get(),
+                reducer_override: None,
+                buffer_callback: st.buffer_callback.clone(),
+            };
+            (settings, hooks, write, std::mem::take(&mut st.memo))
+        };
+        let result = me
+            .getattr_opt(&globals().names.reducer_override)
+            .and_then(|ro| {
+                hooks.reducer_override = ro;
+                let mut saver = Saver::new(settings, Writer::new(Some(write)), &mut memo, hooks);
+                saver.dump(&Obj::of(obj))?;
+                saver.out.flush_to_file()
+            });
+        if let Ok(mut st) = this.state() {
+            st.memo = memo;
+        }
+        result
+    }
+
+    /// Clears the pickler's "memo".
+    #[pyo3(text_signature = "($self, /)")]
+    fn clear_memo(&self) -> PyResult<()> {
+        self.state()?.memo.clear();
+        Ok(())
+    }
+
+    /// Returns size in memory, in bytes.
+    fn __sizeof__(&self) -> usize {
+        std::mem::size_of::<Self>() + 16
+    }
+
+    #[getter]
+    fn memo(slf: &PyCell<Self>) -> PyResult<PicklerMemoProxy> {
+        Ok(PicklerMemoProxy {
+            pickler: slf.into(),
+        })
+    }
+
+    #[setter]
+    fn set_memo(&self, value: Option<&PyAny>) -> PyResult<()> {
+        let value = match value {
+            None => return Err(PyTypeError::new_err("attribute deletion is not supported")),
+            Some(v) => v,
+        };
+        let new_memo = if let Ok(proxy) = value.downcast::<PyCell<PicklerMemoProxy>>() {
+            let proxy = proxy.borrow();
+            let other = proxy.pickler.as_ref(value.py()).borrow();
+            let copied = other.state()?.memo.clone();
+            copied
+        } else if let Ok(dict) = value.downcast::<PyDict>() {
+            let mut memo = Memo::new();
+            for (_, entry) in dict.iter() {
+                let entry = match entry.downcast::<PyTuple>() {
+                    Ok(t) if t.len() == 2 => t,
+                    _ => return Err(PyTypeError::new_err("'memo' values must be 2-item tuples")),
+                };
+                let id = Obj::of(entry.get_item(0)?).as_ssize()?;
+                memo.insert(&Obj::of(entry.get_item(1)?), id as usize);
+            }
+            memo
+        } else {
+            return Err(PyTypeError::new_err(format!(
+                "'memo' attribute must be a PicklerMemoProxy object or dict, not {}",
+                globals::tp_name(&Obj::of(value).type_obj())
+            )));
+        };
+        self.state()?.memo = new_memo;
+        Ok(())
+    }
+
+    #[getter]
+    fn persistent_id(slf: &PyCell<Self>) -> PyResult<PyObject> {
+        let this = slf.borrow();
+        let st = this.state()?;
+        match &st.pers_func {
+            None => Err(PyAttributeError::new_err("persistent_id")),
+            Some(f) if st.pers_func_is_method => {
+                let me = Obj::of(slf.as_ref());
+                Ok(globals().method_type().call2(f, &me)?.into_py())
+            }
+            Some(f) => Ok(f.clone().into_py()),
+        }
+    }
+
+    #[setter]
+    fn set_persistent_id(&self, value: Option<&PyAny>) -> PyResult<()> {
+        let value = match value {
+            None => return Err(PyTypeError::new_err("attribute deletion is not supported")),
+            Some(v) => Obj::of(v),
+        };
+        if !value.is_callable() {
+            return Err(PyTypeError::new_err(
+                "persistent_id must be a callable taking one argument",
+            ));
+        }
+        let mut st = self.state()?;
+        st.pers_func = Some(value);
+        st.pers_func_is_method = false;
+        Ok(())
+    }
+}
+
+#[pyproto]
+impl PyGCProtocol for Pickler {
+    fn __traverse__(&self, visit: PyVisit) -> Result<(), PyTraverseError> {
+        if let Some(t) = self.dispatch_table.get() {
+            visit.call(&t)?;
+        }
+        if let Ok(st) = self.state.0.try_borrow() {
+            for o in [&st.write, &st.pers_func, &st.buffer_callback]
+                .iter()
+                .copied()
+                .flatten()
+            {
+                visit.call(o)?;
+            }
+            for (o, _) in st.memo.entries() {
+                visit.call(o)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn __clear__(&mut self) {
+        self.dispatch_table.set(None);
+        if let Ok(mut st) = self.state.0.try_borrow_mut() {
+            *st = PicklerState::default();
+        }
+    }
+}
+
+/// The memo of a Pickler, as `pickler.memo` returns it: supports `clear()`, `copy()` and being
+/// assigned back to a pickler's `memo`.
+#[pyclass(module = "pickle5_rs")]
+pub struct PicklerMemoProxy {
+    pickler: Py<Pickler>,
+}
+
+#[pymethods]
+impl PicklerMemoProxy {
+    /// Remove all items from memo.
+    fn clear(&self, py: Python) -> PyResult<()> {
+        self.pickler.as_ref(py).borrow().state()?.memo.clear();
+        Ok(())
+    }
+
+    /// Copy the memo to a new object: {id(obj): (index, obj)}.
+    fn copy(&self, py: Python) -> PyResult<PyObject> {
+        let pickler = self.pickler.as_ref(py).borrow();
+        let st = pickler.state()?;
+        let out = ffi::new_dict()?;
+        for (obj, idx) in st.memo.entries() {
+            let key = pk::int_from_addr(obj.addr())?;
+            let value = ffi::tuple(&[&ffi::new_int(idx as i64)?, obj])?;
+            out.dict_set(&key, &value)?;
+        }
+        Ok(out.into_py())
+    }
+
+    fn __reduce__(&self, py: Python) -> PyResult<PyObject> {
+        let contents = Obj::of_py(&self.copy(py)?);
+        let dict_type = ffi::types::dict().as_obj();
+        Ok(ffi::tuple(&[&dict_type, &ffi::tuple(&[&contents])?])?.into_py())
+    }
+}
+
+#[pyproto]
+impl PyGCProtocol for PicklerMemoProxy {
+    fn __traverse__(&self, visit: PyVisit) -> Result<(), PyTraverseError> {
+        visit.call(&self.pickler)
+    }
+
+    fn __clear__(&mut self) {}
+}
+
+/// Adds the pickler's classes and functions to the module.
+pub fn register(py: Python, m: &PyModule) -> PyResult<()> {
+    globals::init(py)?;
+    m.add_class::<Pickler>()?;
+    m.add_class::<PicklerMemoProxy>()?;
+    m.add_function(wrap_pyfunction!(dump, m)?)?;
+    m.add_function(wrap_pyfunction!(dumps, m)?)?;
+
+    let ty: &PyType = py.get_type::<Pickler>();
+    let ty_obj = Obj::of(ty);
+    // Re-assigning __init__ makes the type call it on construction (sets the tp_init slot).
+    let init = ty.getattr("__dict__")?.get_item("__init__")?;
+    ty.setattr("__init__", init)?;
+
+    // Member descriptors, like the C type's, at the slots' offsets inside each instance.
+    let sample = PyCell::new(py, Pickler::blank())?;
+    let base = Obj::of(sample.as_ref()).addr();
+    let (dt, bin, fast) = {
+        let p = sample.borrow();
+        (
+            p.dispatch_table.address() - base,
+            p.bin.address() - base,
+            p.fast.address() - base,
+        )
+    };
+    pk::install_member(&ty_obj, b"bin\0", MemberKind::Int, bin)?;
+    pk::install_member(&ty_obj, b"fast\0", MemberKind::Int, fast)?;
+    pk::install_member(&ty_obj, b"dispatch_table\0", MemberKind::Object, dt)?;
+    Ok(())
+}

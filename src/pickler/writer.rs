@@ -1,0 +1,268 @@
+//! Output of the pickler: a byte buffer with protocol-4 framing computed on the fly, exactly where
+//! the C pickler puts frame boundaries.
+//!
+//! - `dumps()` mode: everything accumulates in memory; payloads of 64 KiB or more from immutable
+//!   objects (bytes, str) are referenced rather than copied, and the final `bytes` is filled once.
+//! - file mode (`Pickler.dump`): a frame is flushed with `file.write` as soon as it reaches 64 KiB at
+//!   an opcode boundary, and large payloads are written straight to the file, outside any frame.
+
+use pyo3::prelude::*;
+
+use crate::ffi::pickling::HeldBytes;
+use crate::ffi::{self, NewBuffer, Obj};
+use crate::opcodes::FRAME;
+
+pub const FRAME_SIZE_TARGET: usize = 64 * 1024;
+const FRAME_SIZE_MIN: usize = 4;
+const FRAME_HEADER_SIZE: usize = 9;
+const NO_FRAME: usize = usize::MAX;
+
+enum Segment {
+    Owned(Vec<u8>),
+    Held(HeldBytes),
+}
+
+/// Where a large payload's bytes come from.
+pub enum Payload<'a> {
+    /// Immutable memory owned by an object we can keep a reference to.
+    Held(HeldBytes),
+    /// Memory that may change once Python code runs again (bytearray, buffer exports): copied in
+    /// memory mode; in file mode `obj` itself is given to `file.write`.
+    Borrowed { data: &'a [u8], obj: &'a Obj },
+}
+
+impl Payload<'_> {
+    fn data(&self) -> &[u8] {
+        match self {
+            Payload::Held(h) => h.as_slice(),
+            Payload::Borrowed { data, .. } => data,
+        }
+    }
+}
+
+thread_local! {
+    /// The last dump's buffer, kept (if not huge) so the next dump starts with room to write.
+    static SPARE_BUFFER: std::cell::Cell<Option<Vec<u8>>> = std::cell::Cell::new(None);
+}
+const SPARE_BUFFER_MAX: usize = 1 << 20;
+
+pub struct Writer {
+    /// Output bytes are `buf[..pos]`; the rest of `buf` is zeroed room to write into, so that
+    /// small writes are plain stores after one bounds check.
+    buf: Vec<u8>,
+    pos: usize,
+    framing: bool,
+    frame_start: usize,
+    file_write: Option<Obj>,
+    segments: Vec<Segment>,
+}
+
+impl Writer {
+    pub fn new(file_write: Option<Obj>) -> Writer {
+        let mut buf = SPARE_BUFFER.with(|spare| spare.take()).unwrap_or_default();
+        if buf.len() < 4096 {
+            buf.resize(4096, 0);
+        }
+        Writer {
+            buf,
+            pos: 0,
+            framing: false,
+            frame_start: NO_FRAME,
+            file_write,
+            segments: Vec::new(),
+        }
+    }
+
+    pub fn set_framing(&mut self, on: bool) {
+        self.framing = on;
+    }
+
+    /// Makes room for `n` more bytes.
+    #[inline(always)]
+    fn reserve(&mut self, n: usize) {
+        if self.pos + n > self.buf.len() {
+            self.grow(n);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, n: usize) {
+        let wanted = (self.pos + n).max(self.buf.len() * 2);
+        self.buf.resize(wanted, 0);
+    }
+
+    #[inline(always)]
+    fn put(&mut self, data: &[u8]) {
+        let end = self.pos + data.len();
+        self.buf[self.pos..end].copy_from_slice(data);
+        self.pos = end;
+    }
+
+    #[inline(always)]
+    fn open_frame_if_needed(&mut self) {
+        if self.framing && self.frame_start == NO_FRAME {
+            self.open_frame();
+        }
+    }
+
+    #[inline(never)]
+    fn open_frame(&mut self) {
+        self.frame_start = self.pos;
+        self.reserve(FRAME_HEADER_SIZE);
+        self.put(&[0xFE; FRAME_HEADER_SIZE]);
+    }
+
+    #[inline(always)]
+    pub fn write(&mut self, data: &[u8]) {
+        self.open_frame_if_needed();
+        self.reserve(data.len());
+        self.put(data);
+    }
+
+    /// Two pieces back to back (an opcode header and its small payload).
+    #[inline(always)]
+    pub fn write2(&mut self, a: &[u8], b: &[u8]) {
+        self.open_frame_if_needed();
+        self.reserve(a.len() + b.len());
+        self.put(a);
+        self.put(b);
+    }
+
+    #[inline(always)]
+    pub fn write_byte(&mut self, op: u8) {
+        self.open_frame_if_needed();
+        self.reserve(1);
+        self.buf[self.pos] = op;
+        self.pos += 1;
+    }
+
+    /// Closes the open frame: writes its header, or drops the header if the frame is tiny.
+    pub fn commit_frame(&mut self) {
+        if !self.framing || self.frame_start == NO_FRAME {
+            return;
+        }
+        let start = self.frame_start;
+        let frame_len = self.pos - start - FRAME_HEADER_SIZE;
+        if frame_len >= FRAME_SIZE_MIN {
+            self.buf[start] = FRAME;
+            self.buf[start + 1..start + FRAME_HEADER_SIZE]
+                .copy_from_slice(&(frame_len as u64).to_le_bytes());
+        } else {
+            self.buf
+                .copy_within(start + FRAME_HEADER_SIZE..self.pos, start);
+            self.pos -= FRAME_HEADER_SIZE;
+        }
+        self.frame_start = NO_FRAME;
+    }
+
+    /// Called before each object is saved: ends a frame that has reached the target size.
+    #[inline(always)]
+    pub fn opcode_boundary(&mut self) -> PyResult<()> {
+        if self.frame_start != NO_FRAME
+            && self.pos - self.frame_start - FRAME_HEADER_SIZE >= FRAME_SIZE_TARGET
+        {
+            return self.end_full_frame();
+        }
+        Ok(())
+    }
+
+    #[inline(never)]
+    fn end_full_frame(&mut self) -> PyResult<()> {
+        self.commit_frame();
+        if self.file_write.is_some() {
+            self.flush_to_file()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the buffered output to the file (committing the open frame first).
+    pub fn flush_to_file(&mut self) -> PyResult<()> {
+        self.commit_frame();
+        if let Some(write) = &self.file_write {
+            let chunk = ffi::new_bytes(&self.buf[..self.pos])?;
+            self.pos = 0;
+            write.call1(&chunk)?;
+        }
+        Ok(())
+    }
+
+    /// An opcode header followed by a payload. Payloads of 64 KiB or more are kept out of frames
+    /// (and, in file mode, written straight to the file) so that loaders can read them in place.
+    pub fn write_with_payload(&mut self, header: &[u8], payload: Payload) -> PyResult<()> {
+        let data_len = payload.data().len();
+        if data_len < FRAME_SIZE_TARGET {
+            self.write2(header, payload.data());
+            return Ok(());
+        }
+        self.commit_frame();
+        let framing = self.framing;
+        self.framing = false;
+        self.write(header);
+        let result = if let Some(write) = self.file_write.clone() {
+            self.flush_to_file().and_then(|_| {
+                let obj = match &payload {
+                    Payload::Held(h) if h.owner_is_bytes => h.owner().clone(),
+                    Payload::Held(h) => ffi::new_bytes(h.as_slice())?,
+                    Payload::Borrowed { obj, .. } => (*obj).clone(),
+                };
+                write.call1(&obj).map(|_| ())
+            })
+        } else {
+            match payload {
+                Payload::Held(h) => {
+                    let before = self.buf[..self.pos].to_vec();
+                    self.pos = 0;
+                    self.segments.push(Segment::Owned(before));
+                    self.segments.push(Segment::Held(h));
+                }
+                Payload::Borrowed { data, .. } => self.write(data),
+            }
+            Ok(())
+        };
+        self.framing = framing;
+        result
+    }
+
+    /// Ends memory mode: the whole pickle as one `bytes` object.
+    pub fn finish_bytes(&mut self) -> PyResult<Obj> {
+        self.commit_frame();
+        let tail = &self.buf[..self.pos];
+        if self.segments.is_empty() {
+            return ffi::new_bytes(tail);
+        }
+        let total: usize = self
+            .segments
+            .iter()
+            .map(|s| match s {
+                Segment::Owned(v) => v.len(),
+                Segment::Held(h) => h.len(),
+            })
+            .sum::<usize>()
+            + tail.len();
+        let mut out = NewBuffer::new(total, false)?;
+        let dst = out.as_mut_slice();
+        let mut at = 0;
+        for s in &self.segments {
+            let src = match s {
+                Segment::Owned(v) => v.as_slice(),
+                Segment::Held(h) => h.as_slice(),
+            };
+            dst[at..at + src.len()].copy_from_slice(src);
+            at += src.len();
+        }
+        dst[at..].copy_from_slice(tail);
+        self.segments.clear();
+        self.pos = 0;
+        Ok(out.finish())
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        if buf.len() <= SPARE_BUFFER_MAX && !buf.is_empty() {
+            SPARE_BUFFER.with(|spare| spare.set(Some(buf)));
+        }
+    }
+}

@@ -37,8 +37,6 @@ pub struct Globals {
     method_type: Obj,
     ellipsis: Obj,
     not_implemented: Obj,
-    /// Address of the PickleBuffer type (0 when the running Python has none yet).
-    pub picklebuffer_type: usize,
     pub function_type: usize,
     pub none_type: usize,
     pub ellipsis_type: usize,
@@ -99,13 +97,6 @@ fn dict_attr(py: Python, module: &str, name: &str) -> PyResult<Obj> {
 
 /// The PickleBuffer type the pickler recognises: `pickle.PickleBuffer` on 3.8+. On 3.6/3.7 this is
 /// where the package's own PickleBuffer type gets plugged in (0 = none available).
-fn find_picklebuffer_type(py: Python) -> PyResult<usize> {
-    if ffi::version::running() >= (3, 8) {
-        return Ok(attr(py, "pickle", "PickleBuffer")?.addr());
-    }
-    Ok(0)
-}
-
 fn build(py: Python) -> PyResult<Globals> {
     let s = |t: &str| ffi::new_str(t);
     let names = Names {
@@ -140,7 +131,6 @@ fn build(py: Python) -> PyResult<Globals> {
         method_type: attr(py, "types", "MethodType")?,
         ellipsis: Obj::of(builtins.getattr("Ellipsis")?),
         not_implemented: Obj::of(builtins.getattr("NotImplemented")?),
-        picklebuffer_type: find_picklebuffer_type(py)?,
         function_type: type_of("type(lambda: None)")?,
         none_type: type_of("type(None)")?,
         ellipsis_type: type_of("type(Ellipsis)")?,

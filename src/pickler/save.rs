@@ -11,7 +11,7 @@ use super::memo::Memo;
 use super::writer::{Payload, Writer, FRAME_SIZE_TARGET};
 use crate::errors;
 use crate::ffi::pickling::{self as pk, HeldBytes};
-use crate::ffi::{self, buffer::BufferView, types, Obj};
+use crate::ffi::{self, types, Obj};
 use crate::opcodes::*;
 
 const BATCHSIZE: usize = 1000;
@@ -256,7 +256,7 @@ impl<'m> Saver<'m> {
             return self.save_bytearray(obj);
         }
         let g = globals();
-        if g.picklebuffer_type != 0 && ty == g.picklebuffer_type {
+        if crate::buffer::is_pickle_buffer(obj) {
             return self.save_picklebuffer(obj);
         }
 
@@ -524,7 +524,7 @@ impl<'m> Saver<'m> {
             };
             return Err(errors::pickling(msg));
         }
-        let view = BufferView::full(obj)?;
+        let view = crate::buffer::pickle_buffer_view(obj)?;
         if !view.is_contiguous(b'A') {
             return Err(errors::pickling(
                 "PickleBuffer can not be pickled when pointing to a non-contiguous buffer",

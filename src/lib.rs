@@ -5,9 +5,9 @@ mod errors;
 mod ffi;
 mod hooks;
 mod opcodes;
+mod pickler;
 mod tables;
 mod unpickler;
-mod pickler;
 
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;

@@ -248,7 +248,12 @@ impl Pickler {
         // persistent_id: a method of a subclass is kept unbound, to avoid a reference cycle.
         let me = Obj::of(slf.as_ref());
         let g = globals();
-        let pers = me.getattr_opt(&g.names.persistent_id)?;
+        // (From 3.13 on it is looked up at each dump instead: see `overridden_persistent_id`.)
+        let pers = if ffi::version::running() >= (3, 13) {
+            None
+        } else {
+            me.getattr_opt(&g.names.persistent_id)?
+        };
         let (pers_func, is_method) = match pers {
             None => (None, false),
             Some(f) => {
@@ -296,13 +301,16 @@ impl Pickler {
                 fix_imports: st.fix_imports,
                 fast: this.fast.get() != 0,
             };
+            let (pers_func, pers_self) = if ffi::version::running() >= (3, 13) {
+                (overridden_persistent_id(slf)?, None)
+            } else if st.pers_func_is_method {
+                (st.pers_func.clone(), Some(me.clone()))
+            } else {
+                (st.pers_func.clone(), None)
+            };
             let hooks = Hooks {
-                pers_func: st.pers_func.clone(),
-                pers_self: if st.pers_func_is_method {
-                    Some(me.clone())
-                } else {
-                    None
-                },
+                pers_func,
+                pers_self,
                 dispatch_table: this.dispatch_table.get(),
                 reducer_override: None,
                 buffer_callback: st.buffer_callback.clone(),
@@ -372,6 +380,11 @@ impl Pickler {
         };
         self.state()?.memo = new_memo;
         Ok(())
+    }
+
+    /// The default `persistent_id` of 3.13+, where it is a method: no persistent IDs.
+    fn _persistent_id_default(&self, _obj: &PyAny) -> Option<PyObject> {
+        None
     }
 
     #[getter]
@@ -479,6 +492,24 @@ impl PyGCProtocol for PicklerMemoProxy {
     fn __clear__(&mut self) {}
 }
 
+/// From 3.13 on `_pickle` looks `persistent_id` up as a method at each dump; `None` when it is
+/// the default one (which returns None for every object).
+fn overridden_persistent_id(slf: &PyCell<Pickler>) -> PyResult<Option<Obj>> {
+    let py = slf.py();
+    let default = py.get_type::<Pickler>().getattr("_persistent_id_default")?;
+    let on_type = slf.get_type().getattr("persistent_id")?;
+    let in_instance = match slf.getattr("__dict__") {
+        Ok(d) => d
+            .call_method1("__contains__", ("persistent_id",))?
+            .is_true()?,
+        Err(_) => false,
+    };
+    if Obj::of(on_type).is(&Obj::of(default)) && !in_instance {
+        return Ok(None);
+    }
+    Ok(Some(Obj::of(slf.getattr("persistent_id")?)))
+}
+
 /// Adds the pickler's classes and functions to the module.
 pub fn register(py: Python, m: &PyModule) -> PyResult<()> {
     globals::init(py)?;
@@ -492,6 +523,11 @@ pub fn register(py: Python, m: &PyModule) -> PyResult<()> {
     // Re-assigning __init__ makes the type call it on construction (sets the tp_init slot).
     let init = ty.getattr("__dict__")?.get_item("__init__")?;
     ty.setattr("__init__", init)?;
+    if ffi::version::running() >= (3, 13) {
+        // As in 3.13's _pickle: a method that subclasses override (and may call via super()).
+        let default = ty.getattr("__dict__")?.get_item("_persistent_id_default")?;
+        ty.setattr("persistent_id", default)?;
+    }
 
     // Member descriptors, like the C type's, at the slots' offsets inside each instance.
     let sample = PyCell::new(py, Pickler::blank())?;

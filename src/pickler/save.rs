@@ -1078,7 +1078,14 @@ impl<'m> Saver<'m> {
         if self.proto >= 2 {
             let key = ffi::tuple(&[&module_name, &global_name])?;
             if let Some(code_obj) = g.extension_registry().dict_get(&key)? {
+                let since_313 = ffi::version::running() >= (3, 13);
                 if !code_obj.is_int() {
+                    if since_313 {
+                        return Err(PyTypeError::new_err(format!(
+                            "'{}' object cannot be interpreted as an integer",
+                            code_obj.type_name()
+                        )));
+                    }
                     return Err(errors::pickling(format!(
                         "Can't pickle {}: extension code {} isn't an integer",
                         obj.repr_string(),
@@ -1092,6 +1099,12 @@ impl<'m> Saver<'m> {
                     ));
                 }
                 if code <= 0 || code > 0x7fff_ffff {
+                    if since_313 {
+                        return Err(PyRuntimeError::new_err(format!(
+                            "extension code {} is out of range",
+                            code
+                        )));
+                    }
                     return Err(errors::pickling(format!(
                         "Can't pickle {}: extension code {} is out of range",
                         obj.repr_string(),

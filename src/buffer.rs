@@ -6,7 +6,7 @@ use once_cell::sync::OnceCell;
 use pyo3::prelude::*;
 
 use crate::ffi::buffer::BufferView;
-use crate::ffi::{self, Obj, TypeRef};
+use crate::ffi::{self, Obj};
 
 /// The PickleBuffer type of the running interpreter (a strong reference, kept for the process)
 /// and its address, for exact-type checks.
@@ -27,13 +27,6 @@ pub fn init(py: Python, module: &PyModule) -> PyResult<()> {
     module.add_function(pyo3::wrap_pyfunction!(pickle_buffer_probe, module)?)?;
     module.add_function(pyo3::wrap_pyfunction!(readonly_view_hook, module)?)?;
     Ok(())
-}
-
-/// The PickleBuffer type (None only before module initialisation).
-pub fn pickle_buffer_type() -> Option<TypeRef> {
-    PICKLE_BUFFER_TYPE
-        .get()
-        .map(|(ty, _)| TypeRef::of_obj(&Obj::of_py(ty)))
 }
 
 /// Whether `obj` is a PickleBuffer. The type cannot be subclassed, so this is an exact-type check,

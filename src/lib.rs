@@ -1,5 +1,8 @@
 //! pickle5_rs: CPython's C pickler with protocol 5, in Rust, as one abi3 module for CPython 3.6-3.13.
 
+// PyO3 0.15 expands `Option<&PyAny>` arguments into `as_deref()` calls this lint flags.
+#![allow(clippy::needless_option_as_deref)]
+
 mod buffer;
 mod errors;
 mod ffi;

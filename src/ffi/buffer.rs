@@ -41,18 +41,9 @@ impl BufferView {
         Self::acquire(obj, raw::PYBUF_FULL_RO)
     }
 
-    /// A writable C-contiguous view.
-    pub fn writable(obj: &Obj) -> PyResult<BufferView> {
-        Self::acquire(obj, raw::PYBUF_WRITABLE)
-    }
-
     #[inline(always)]
     pub fn len(&self) -> usize {
         self.view.len as usize
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.view.len == 0
     }
 
     pub fn readonly(&self) -> bool {
@@ -71,11 +62,6 @@ impl BufferView {
             return &[];
         }
         unsafe { std::slice::from_raw_parts(self.view.buf as *const u8, self.view.len as usize) }
-    }
-
-    /// The raw start pointer and length, for a reader that outlives borrow scopes but not `self`.
-    pub fn raw_parts(&self) -> (*const u8, usize) {
-        (self.view.buf as *const u8, self.view.len as usize)
     }
 }
 

@@ -245,13 +245,6 @@ impl Obj {
         unsafe { ffi::PyList_Size(self.as_ptr()) as usize }
     }
 
-    /// Appends all items to the end of a list object.
-    pub fn list_extend(&self, items: &[Obj]) -> PyResult<()> {
-        let n = self.list_len() as ffi::Py_ssize_t;
-        let tail = new_list(items)?;
-        check(unsafe { ffi::PyList_SetSlice(self.as_ptr(), n, n, tail.as_ptr()) })
-    }
-
     pub fn dict_set(&self, key: &Obj, value: &Obj) -> PyResult<()> {
         check(unsafe { ffi::PyDict_SetItem(self.as_ptr(), key.as_ptr(), value.as_ptr()) })
     }
@@ -305,15 +298,6 @@ impl Obj {
             .collect()
     }
 
-    /// The value of an int that fits in `i64`.
-    pub fn as_i64(&self) -> PyResult<i64> {
-        let v = unsafe { ffi::PyLong_AsLongLong(self.as_ptr()) };
-        if v == -1 && unsafe { !ffi::PyErr_Occurred().is_null() } {
-            return Err(fetch_error());
-        }
-        Ok(v)
-    }
-
     /// Converts to a Rust `isize` via `__index__`.
     pub fn as_ssize(&self) -> PyResult<isize> {
         let v = unsafe { ffi::PyNumber_AsSsize_t(self.as_ptr(), ffi::PyExc_OverflowError) };
@@ -362,9 +346,6 @@ impl std::fmt::Debug for Obj {
 pub struct TypeRef(*mut ffi::PyTypeObject);
 
 impl TypeRef {
-    pub fn of(obj: &PyAny) -> TypeRef {
-        TypeRef(obj.as_ptr() as *mut ffi::PyTypeObject)
-    }
     pub fn of_obj(obj: &Obj) -> TypeRef {
         TypeRef(obj.as_ptr() as *mut ffi::PyTypeObject)
     }
@@ -387,7 +368,7 @@ pub mod types {
         bytes => PyBytes_Type, bytearray => PyByteArray_Type, str => PyUnicode_Type,
         int => PyLong_Type, float => PyFloat_Type, bool => PyBool_Type, tuple => PyTuple_Type,
         list => PyList_Type, dict => PyDict_Type, set => PySet_Type, frozenset => PyFrozenSet_Type,
-        type_ => PyType_Type, object => PyBaseObject_Type, memoryview => PyMemoryView_Type,
+        type_ => PyType_Type, object => PyBaseObject_Type,
     }
 }
 
@@ -407,12 +388,6 @@ fn check(rc: c_int) -> PyResult<()> {
     } else {
         Ok(())
     }
-}
-
-/// Whether `err` is an instance of the exception class `ty`.
-pub fn error_matches(err: &PyErr, ty: &Obj) -> bool {
-    let py = unsafe { Python::assume_gil_acquired() };
-    err.matches(py, ty.as_any(py))
 }
 
 // ---- constructors ----
@@ -458,12 +433,6 @@ pub fn int_from_text(text: &[u8], base: c_int) -> PyResult<Obj> {
         ffi::PyLong_FromString(owned.as_ptr() as *const c_char, &mut end, base)
     })?;
     Ok(obj)
-}
-
-/// `float(text)` through the interpreter's own parser.
-pub fn float_from_text(text: &[u8]) -> PyResult<Obj> {
-    let s = new_bytes(text)?;
-    Obj::from_owned(unsafe { ffi::PyFloat_FromString(s.as_ptr()) })
 }
 
 #[inline]
@@ -534,10 +503,6 @@ pub fn memoryview_of_mut(data: &mut [u8]) -> PyResult<Obj> {
             0x200,
         )
     })
-}
-
-pub fn memoryview_of(obj: &Obj) -> PyResult<Obj> {
-    Obj::from_owned(unsafe { ffi::PyMemoryView_FromObject(obj.as_ptr()) })
 }
 
 /// Decodes UTF-8 with the given error handler (e.g. "surrogatepass").
@@ -687,23 +652,6 @@ pub fn import(name: &Obj) -> PyResult<Obj> {
     Obj::from_owned(unsafe { ffi::PyImport_Import(name.as_ptr()) })
 }
 
-/// `sys.modules.get(name)`.
-pub fn sys_module(name: &Obj) -> PyResult<Option<Obj>> {
-    let modules = unsafe { ffi::PyImport_GetModuleDict() };
-    Obj::from_borrowed(modules).dict_get(name)
-}
-
-/// Runs a recursion-depth check the way `Py_EnterRecursiveCall` does (which is a macro before 3.9).
-pub fn check_recursion(depth: usize, limit: usize, context: &str) -> PyResult<()> {
-    if depth > limit {
-        return Err(pyo3::exceptions::PyRecursionError::new_err(format!(
-            "maximum recursion depth exceeded {}",
-            context
-        )));
-    }
-    Ok(())
-}
-
 /// `sys.getrecursionlimit()`.
 pub fn recursion_limit() -> usize {
     let r = unsafe { ffi::Py_GetRecursionLimit() };
@@ -712,16 +660,6 @@ pub fn recursion_limit() -> usize {
     } else {
         r as usize
     }
-}
-
-/// Raw pointer of a PyO3 object (for GC traversal bookkeeping in the pyclasses).
-pub fn ptr_of(obj: &PyAny) -> *mut PyObject {
-    obj.as_ptr()
-}
-
-/// Converts a PyO3 object into an `Obj` without going through `PyAny` (a new reference).
-pub fn from_pyobject(obj: &pyo3::PyObject) -> Obj {
-    Obj::of_py(obj)
 }
 
 // ---- type predicates ----
@@ -760,10 +698,6 @@ impl Obj {
     fn is_heap_type(&self) -> bool {
         let flags = unsafe { ffi::PyType_GetFlags(self.as_ptr() as *mut ffi::PyTypeObject) };
         flags & (1 << 9) != 0
-    }
-    /// `tp_name` of the object's type, as `%.200s` in C error messages would show it.
-    pub fn type_tp_name(&self) -> String {
-        self.type_name()
     }
 }
 
@@ -861,9 +795,4 @@ pub fn error_with_value(ty: &PyAny, value: &Obj) -> PyErr {
         }
         Err(e) => e,
     }
-}
-
-/// Number of live references to `obj` (for tests of refcount balance).
-pub fn refcount(obj: &Obj) -> isize {
-    unsafe { ffi::Py_REFCNT(obj.as_ptr()) }
 }

@@ -54,11 +54,6 @@ impl HeldBytes {
     }
 }
 
-#[inline]
-fn type_flags(obj: &Obj) -> std::os::raw::c_ulong {
-    unsafe { ffi::PyType_GetFlags(obj.type_ptr()) }
-}
-
 impl Obj {
     /// The address of the object's type, for exact-type dispatch.
     #[inline]
@@ -69,7 +64,7 @@ impl Obj {
     /// Whether the object is an iterator (its type defines `__next__`), as `PyIter_Check`.
     pub fn is_iterator(&self) -> bool {
         let ty = self.type_ptr() as *mut ffi::PyObject;
-        unsafe { ffi::PyObject_HasAttrString(ty, b"__next__\0".as_ptr() as *const c_char) != 0 }
+        unsafe { ffi::PyObject_HasAttrString(ty, c"__next__".as_ptr()) != 0 }
     }
 
     /// `PyType_IsSubtype(type(self) if not a type else self, base)` for a type object `self`.
@@ -161,8 +156,8 @@ impl Obj {
         let encoded = Obj::from_owned(unsafe {
             ffi::PyUnicode_AsEncodedString(
                 self.as_ptr(),
-                b"utf-8\0".as_ptr() as *const c_char,
-                b"surrogatepass\0".as_ptr() as *const c_char,
+                c"utf-8".as_ptr(),
+                c"surrogatepass".as_ptr(),
             )
         })?;
         let data = encoded.bytes_data();
@@ -356,14 +351,14 @@ pub fn str_from_latin1(data: &[u8]) -> PyResult<Obj> {
         ffi::PyUnicode_DecodeLatin1(
             data.as_ptr() as *const c_char,
             data.len() as ffi::Py_ssize_t,
-            b"strict\0".as_ptr() as *const c_char,
+            c"strict".as_ptr(),
         )
     })
 }
 
 /// `sys.modules` (a new reference), or `None` when it is missing.
 pub fn sys_modules() -> Option<Obj> {
-    let p = unsafe { ffi::PySys_GetObject(b"modules\0".as_ptr() as *const c_char) };
+    let p = unsafe { ffi::PySys_GetObject(c"modules".as_ptr()) };
     NonNull::new(p).map(|p| Obj::from_borrowed(p.as_ptr()))
 }
 
@@ -499,7 +494,7 @@ pub fn install_member(
 // ---- stack depth ----
 
 thread_local! {
-    static STACK_LOW: std::cell::Cell<usize> = std::cell::Cell::new(0);
+    static STACK_LOW: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// Lowest usable address of the current thread's stack (0 when unknown).

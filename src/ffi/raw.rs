@@ -22,16 +22,11 @@ pub struct PyBuffer {
 }
 
 pub const PYBUF_SIMPLE: c_int = 0;
-pub const PYBUF_WRITABLE: c_int = 0x0001;
 pub const PYBUF_FORMAT: c_int = 0x0004;
 pub const PYBUF_ND: c_int = 0x0008;
 pub const PYBUF_STRIDES: c_int = 0x0010 | PYBUF_ND;
-pub const PYBUF_C_CONTIGUOUS: c_int = 0x0020 | PYBUF_STRIDES;
-pub const PYBUF_F_CONTIGUOUS: c_int = 0x0040 | PYBUF_STRIDES;
-pub const PYBUF_ANY_CONTIGUOUS: c_int = 0x0080 | PYBUF_STRIDES;
 pub const PYBUF_INDIRECT: c_int = 0x0100 | PYBUF_STRIDES;
 pub const PYBUF_FULL_RO: c_int = PYBUF_INDIRECT | PYBUF_FORMAT;
-pub const PYBUF_RECORDS_RO: c_int = PYBUF_STRIDES | PYBUF_FORMAT;
 
 extern "C" {
     pub fn PyUnicode_AsUTF8AndSize(unicode: *mut PyObject, size: *mut Py_ssize_t) -> *const c_char;

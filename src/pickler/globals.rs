@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 
 use crate::ffi::pickling::GilBound;
 use crate::ffi::{self, Obj};
+use crate::tables;
 
 pub struct Names {
     pub reduce_ex: Obj,
@@ -27,14 +28,9 @@ pub struct Names {
 
 pub struct Globals {
     pub names: Names,
-    dispatch_table: Obj,
-    extension_registry: Obj,
-    name_mapping_3to2: Obj,
-    import_mapping_3to2: Obj,
     codecs_encode: Obj,
     getattr: Obj,
     partial: Obj,
-    method_type: Obj,
     ellipsis: Obj,
     not_implemented: Obj,
     pub function_type: usize,
@@ -45,16 +41,16 @@ pub struct Globals {
 
 impl Globals {
     pub fn dispatch_table(&self) -> &Obj {
-        &self.dispatch_table
+        &tables::get().dispatch_table
     }
     pub fn extension_registry(&self) -> &Obj {
-        &self.extension_registry
+        &tables::get().extension_registry
     }
     pub fn name_mapping_3to2(&self) -> &Obj {
-        &self.name_mapping_3to2
+        &tables::get().name_mapping_3to2
     }
     pub fn import_mapping_3to2(&self) -> &Obj {
-        &self.import_mapping_3to2
+        &tables::get().import_mapping_3to2
     }
     pub fn codecs_encode(&self) -> &Obj {
         &self.codecs_encode
@@ -66,7 +62,7 @@ impl Globals {
         &self.partial
     }
     pub fn method_type(&self) -> &Obj {
-        &self.method_type
+        &tables::get().method_type
     }
     pub fn ellipsis(&self) -> &Obj {
         &self.ellipsis
@@ -82,21 +78,6 @@ fn attr(py: Python, module: &str, name: &str) -> PyResult<Obj> {
     Ok(Obj::of(py.import(module)?.getattr(name)?))
 }
 
-fn dict_attr(py: Python, module: &str, name: &str) -> PyResult<Obj> {
-    let value = attr(py, module, name)?;
-    if !value.is_exact_type(ffi::types::dict()) {
-        return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
-            "{}.{} should be a dict, not {}",
-            module,
-            name,
-            value.type_name()
-        )));
-    }
-    Ok(value)
-}
-
-/// The PickleBuffer type the pickler recognises: `pickle.PickleBuffer` on 3.8+. On 3.6/3.7 this is
-/// where the package's own PickleBuffer type gets plugged in (0 = none available).
 fn build(py: Python) -> PyResult<Globals> {
     let s = |t: &str| ffi::new_str(t);
     let names = Names {
@@ -121,14 +102,9 @@ fn build(py: Python) -> PyResult<Globals> {
         |expr: &str| -> PyResult<usize> { Ok(Obj::of(py.eval(expr, None, None)?).addr()) };
     Ok(Globals {
         names,
-        dispatch_table: dict_attr(py, "copyreg", "dispatch_table")?,
-        extension_registry: dict_attr(py, "copyreg", "_extension_registry")?,
-        name_mapping_3to2: dict_attr(py, "_compat_pickle", "REVERSE_NAME_MAPPING")?,
-        import_mapping_3to2: dict_attr(py, "_compat_pickle", "REVERSE_IMPORT_MAPPING")?,
         codecs_encode: attr(py, "codecs", "encode")?,
         getattr: Obj::of(builtins.getattr("getattr")?),
         partial: attr(py, "functools", "partial")?,
-        method_type: attr(py, "types", "MethodType")?,
         ellipsis: Obj::of(builtins.getattr("Ellipsis")?),
         not_implemented: Obj::of(builtins.getattr("NotImplemented")?),
         function_type: type_of("type(lambda: None)")?,

@@ -42,7 +42,7 @@ impl Payload<'_> {
 
 thread_local! {
     /// The last dump's buffer, kept (if not huge) so the next dump starts with room to write.
-    static SPARE_BUFFER: std::cell::Cell<Option<Vec<u8>>> = std::cell::Cell::new(None);
+    static SPARE_BUFFER: std::cell::Cell<Option<Vec<u8>>> = const { std::cell::Cell::new(None) };
 }
 const SPARE_BUFFER_MAX: usize = 1 << 20;
 

@@ -119,8 +119,4 @@ impl Stack {
     pub fn truncate(&mut self, start: usize) {
         self.items.truncate(start);
     }
-
-    pub fn objects(&self) -> impl Iterator<Item = &Obj> {
-        self.items.iter()
-    }
 }

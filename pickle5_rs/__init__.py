@@ -37,6 +37,7 @@ __all__ = [
 ]
 __all__ += ["Pickler", "dump", "dumps"]  # pickler
 __all__.extend(name for name, _, _ in _core.OPCODE_TABLE)
+__all__ += ["TRUE", "FALSE"]
 
 from ._core import load, loads  # noqa: E402
 

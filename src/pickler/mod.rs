@@ -19,6 +19,7 @@ use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple, PyType};
 
+use crate::args::Truth;
 use crate::errors;
 use crate::ffi::pickling::{self as pk, GilBound, IntSlot, MemberKind, ObjectSlot};
 use crate::ffi::{self, Obj};
@@ -27,15 +28,6 @@ use globals::globals;
 use memo::Memo;
 use save::{Hooks, Saver, Settings};
 use writer::Writer;
-
-/// A boolean argument taken by truth value, like the C API's `p` converter.
-pub struct Truth(bool);
-
-impl<'a> FromPyObject<'a> for Truth {
-    fn extract(obj: &'a PyAny) -> PyResult<Self> {
-        obj.is_true().map(Truth)
-    }
-}
 
 /// Protocol number from the `protocol` argument: None = default, negative = highest.
 fn parse_protocol(protocol: Option<&PyAny>) -> PyResult<u8> {

@@ -748,20 +748,27 @@ impl<'m> Saver<'m> {
         }
     }
 
+    /// Runs `body` inside fast mode's self-reference check (when fast mode is on).
+    fn with_fast_guard(
+        &mut self,
+        obj: &Obj,
+        body: fn(&mut Self, &Obj) -> PyResult<()>,
+    ) -> PyResult<()> {
+        if !self.fast {
+            return body(self, obj);
+        }
+        if let Err(e) = self.fast_save_enter(obj) {
+            let _ = self.fast_save_leave(obj);
+            return Err(e);
+        }
+        let result = body(self, obj);
+        let left = self.fast_save_leave(obj);
+        result?;
+        left
+    }
+
     fn save_list(&mut self, obj: &Obj) -> PyResult<()> {
-        if self.fast {
-            if let Err(e) = self.fast_save_enter(obj) {
-                let _ = self.fast_save_leave(obj);
-                return Err(e);
-            }
-        }
-        let result = self.save_list_body(obj);
-        if self.fast {
-            let left = self.fast_save_leave(obj);
-            result?;
-            return left;
-        }
-        result
+        self.with_fast_guard(obj, Self::save_list_body)
     }
 
     fn save_list_body(&mut self, obj: &Obj) -> PyResult<()> {
@@ -890,19 +897,7 @@ impl<'m> Saver<'m> {
     }
 
     fn save_dict(&mut self, obj: &Obj) -> PyResult<()> {
-        if self.fast {
-            if let Err(e) = self.fast_save_enter(obj) {
-                let _ = self.fast_save_leave(obj);
-                return Err(e);
-            }
-        }
-        let result = self.save_dict_body(obj);
-        if self.fast {
-            let left = self.fast_save_leave(obj);
-            result?;
-            return left;
-        }
-        result
+        self.with_fast_guard(obj, Self::save_dict_body)
     }
 
     fn save_dict_body(&mut self, obj: &Obj) -> PyResult<()> {

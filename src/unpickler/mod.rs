@@ -14,6 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use pyo3::{AsPyPointer, PyTraverseError};
 
+use crate::args::Truth;
 use crate::errors;
 use crate::ffi::{self, Obj};
 use crate::hooks::Hook;
@@ -84,7 +85,7 @@ fn run_loader<S: reader::Source>(
 #[pyfunction(
     file,
     "*",
-    fix_imports = "true",
+    fix_imports = "Truth(true)",
     encoding = "text_default(_py, \"ASCII\")",
     errors = "text_default(_py, \"strict\")",
     buffers = "None"
@@ -94,12 +95,12 @@ fn run_loader<S: reader::Source>(
 )]
 pub fn load(
     file: &PyAny,
-    fix_imports: bool,
+    fix_imports: Truth,
     encoding: &PyAny,
     errors: &PyAny,
     buffers: Option<&PyAny>,
 ) -> PyResult<PyObject> {
-    let hooks = make_hooks(fix_imports, encoding, errors, buffers)?;
+    let hooks = make_hooks(fix_imports.0, encoding, errors, buffers)?;
     let src = FileSource::new(FileMethods::of(&Obj::of(file))?);
     let mut memo = Memo::default();
     run_loader(src, &hooks, &mut memo, &Cell::new(0)).map(Obj::into_py)
@@ -110,7 +111,7 @@ pub fn load(
     data,
     "/",
     "*",
-    fix_imports = "true",
+    fix_imports = "Truth(true)",
     encoding = "text_default(_py, \"ASCII\")",
     errors = "text_default(_py, \"strict\")",
     buffers = "None"
@@ -120,12 +121,12 @@ pub fn load(
 )]
 pub fn loads(
     data: &PyAny,
-    fix_imports: bool,
+    fix_imports: Truth,
     encoding: &PyAny,
     errors: &PyAny,
     buffers: Option<&PyAny>,
 ) -> PyResult<PyObject> {
-    let hooks = make_hooks(fix_imports, encoding, errors, buffers)?;
+    let hooks = make_hooks(fix_imports.0, encoding, errors, buffers)?;
     let src = BytesSource::new(&Obj::of(data))?;
     let mut memo = Memo::default();
     run_loader(src, &hooks, &mut memo, &Cell::new(0)).map(Obj::into_py)
@@ -222,7 +223,7 @@ impl Unpickler {
     #[args(
         file,
         "*",
-        fix_imports = "true",
+        fix_imports = "Truth(true)",
         encoding = "text_default(_py, \"ASCII\")",
         errors = "text_default(_py, \"strict\")",
         buffers = "None"
@@ -230,12 +231,12 @@ impl Unpickler {
     fn __init__(
         slf: &PyCell<Self>,
         file: &PyAny,
-        fix_imports: bool,
+        fix_imports: Truth,
         encoding: &PyAny,
         errors: &PyAny,
         buffers: Option<&PyAny>,
     ) -> PyResult<()> {
-        Unpickler::initialize(slf.as_ref(), file, fix_imports, encoding, errors, buffers)
+        Unpickler::initialize(slf.as_ref(), file, fix_imports.0, encoding, errors, buffers)
     }
 
     /// Load a pickle.

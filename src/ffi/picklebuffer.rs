@@ -322,6 +322,10 @@ pub fn create_type() -> PyResult<Obj> {
 /// A read-only memoryview of `obj`, or `None` if `obj`'s buffer is read-only already (then `obj`
 /// itself serves): what the unpickler's READONLY_BUFFER does. No copy is made.
 pub fn readonly_memoryview(obj: &Obj) -> PyResult<Option<Obj>> {
+    // The common case, an already read-only exporter (bytes), needs no memoryview at all.
+    if super::buffer::BufferView::full(obj)?.readonly() {
+        return Ok(None);
+    }
     let mv = Obj::from_owned(unsafe { ffi::PyMemoryView_FromObject(obj.as_ptr()) })?;
     if version::is_frozen_layout() {
         unsafe {
@@ -338,11 +342,6 @@ pub fn readonly_memoryview(obj: &Obj) -> PyResult<Option<Obj>> {
         }
         return Ok(Some(mv));
     }
-    let py = unsafe { Python::assume_gil_acquired() };
-    let any = mv.as_any(py);
-    if any.getattr("readonly")?.is_true()? {
-        return Ok(None);
-    }
     // memoryview.toreadonly() exists from 3.8 on.
-    Ok(Some(Obj::of(any.call_method0("toreadonly")?)))
+    Ok(Some(mv.call_method(crate::interned!("toreadonly"), &[])?))
 }

@@ -382,12 +382,14 @@ def _recording_unpickler(module):
 def test_find_class_override_sees_every_global_like_reference(ref, proto):
     obj = [support.Plain(), support.KwNew(1, b=2), collections.OrderedDict(a=1), len, support.Reduced(3)]
     data = support.ref_dumps(obj, proto)
-    calls = {}
+    calls, values = {}, {}
     for which, module in (("target", TARGET), ("reference", ref)):
         unpickler = _recording_unpickler(module)(io.BytesIO(data))
-        value = unpickler.load()
+        values[which] = unpickler.load()
         calls[which] = unpickler.calls
-        assert support.same_value(value, obj)
+    # Compared with the reference's result, not with `obj`: on some versions (3.11) the identity
+    # of interned instance-dict keys after a load differs from the original's, for both.
+    assert support.same_value(values["target"], values["reference"])
     assert calls["target"] == calls["reference"]
     assert calls["target"]
 

@@ -410,7 +410,11 @@ pub fn bool_obj(v: bool) -> Obj {
 
 #[inline]
 pub fn new_int(v: i64) -> PyResult<Obj> {
-    Obj::from_owned(unsafe { ffi::PyLong_FromLongLong(v) })
+    // `long` is 64 bits on the LP64 platforms the wheel targets; PyLong_FromLong is the faster path.
+    match std::os::raw::c_long::try_from(v) {
+        Ok(l) => Obj::from_owned(unsafe { ffi::PyLong_FromLong(l) }),
+        Err(_) => Obj::from_owned(unsafe { ffi::PyLong_FromLongLong(v) }),
+    }
 }
 
 #[inline]

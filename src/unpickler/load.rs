@@ -175,6 +175,8 @@ fn int_from_signed_le(data: &[u8]) -> PyResult<Obj> {
 }
 
 /// A GET of an index the memo lacks: KeyError up to 3.8, UnpicklingError from 3.9 on.
+#[cold]
+#[inline(never)]
 fn memo_missing(key: &Obj) -> PyErr {
     if ffi::version::running() < (3, 9) {
         let py = crate::ffi::gil();
@@ -888,17 +890,20 @@ impl<'a, S: Source> Loader<'a, S> {
 
     // ---- memo ----
 
+    #[inline(always)]
     fn push_memo(&mut self, idx: usize) -> PyResult<()> {
-        match self.memo.get(idx) {
-            Some(obj) => {
-                let obj = obj.clone();
-                self.stack.push(obj);
-                Ok(())
-            }
-            None => Err(memo_missing(&ffi::new_uint(idx as u64)?)),
+        if let Some(obj) = self.memo.get(idx) {
+            let obj = obj.clone();
+            self.stack.push(obj);
+            return Ok(());
         }
+        Err(match ffi::new_uint(idx as u64) {
+            Ok(key) => memo_missing(&key),
+            Err(e) => e,
+        })
     }
 
+    #[inline(always)]
     fn memo_put(&mut self, idx: usize) -> PyResult<()> {
         let top = self.stack.top()?.clone();
         self.memo.put(idx, top);

@@ -23,7 +23,7 @@ impl Memo {
         self.count = 0;
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, idx: usize) -> Option<&Obj> {
         match self.dense.get(idx) {
             Some(Some(obj)) => Some(obj),

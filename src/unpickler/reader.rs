@@ -18,6 +18,8 @@ const CHUNK: usize = 1 << 20;
 /// ones are staged in chunks first (one extra copy, bounded allocation).
 const DIRECT_READ_MAX: usize = 16 << 20;
 
+#[cold]
+#[inline(never)]
 pub fn truncated() -> PyErr {
     errors::unpickling("pickle data was truncated")
 }

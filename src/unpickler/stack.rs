@@ -29,6 +29,8 @@ impl Stack {
         self.marks.last().copied().unwrap_or(0)
     }
 
+    #[cold]
+    #[inline(never)]
     pub fn underflow(&self) -> PyErr {
         errors::unpickling(if self.marks.is_empty() {
             "unpickling stack underflow"
@@ -37,7 +39,7 @@ impl Stack {
         })
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, obj: Obj) {
         self.items.push(obj);
     }

@@ -38,6 +38,34 @@ pub fn is_pickle_buffer(obj: &Obj) -> bool {
         .is_some_and(|(_, addr)| obj.type_ptr() as usize == *addr)
 }
 
+/// On 3.6/3.7, the address of the `pickle5` backport's PickleBuffer type when that module is loaded
+/// (numpy and others then wrap their buffers in it), so the pickler accepts those too; else 0.
+pub fn backport_pickle_buffer_type() -> usize {
+    if !ffi::version::is_frozen_layout() {
+        return 0;
+    }
+    let py = ffi::gil();
+    let found = py
+        .import("sys")
+        .and_then(|sys| sys.getattr("modules"))
+        .and_then(|modules| modules.get_item("pickle5"))
+        .and_then(|module| module.getattr("PickleBuffer"));
+    match found {
+        Ok(ty) if Obj::of(ty).is_type() => {
+            let addr = Obj::of(ty).addr();
+            if PICKLE_BUFFER_TYPE
+                .get()
+                .is_some_and(|(_, ours)| *ours == addr)
+            {
+                0
+            } else {
+                addr
+            }
+        }
+        _ => 0,
+    }
+}
+
 /// A view of the memory a PickleBuffer wraps, with the layout the wrapped object exports:
 /// `readonly()` decides BYTEARRAY8 vs BYTES / READONLY_BUFFER, `is_contiguous(b'A')` must hold
 /// before `as_slice()` is written (it is false with suboffsets too). A released PickleBuffer

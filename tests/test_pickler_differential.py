@@ -439,6 +439,13 @@ def test_picklebuffer(readonly):
         assert str(got_err.value) == str(exp_err.value)
     with pytest.raises(ours.PicklingError):
         ours.dumps(ours.PickleBuffer(memoryview(b"foobar")[::2]), 5)
+    # numpy on 3.6/3.7 wraps arrays in the pickle5 backport's PickleBuffer when that is installed:
+    # ours pickles those exactly like its own.
+    foreign = ref.PickleBuffer(base)
+    assert ours.dumps([foreign, foreign], 5) == ref.dumps([foreign, foreign], 5)
+    got = []
+    assert ours.dumps(foreign, 5, buffer_callback=got.append) == ref.dumps(foreign, 5, buffer_callback=list().append)
+    assert got == [foreign]
 
 
 def test_buffer_callback_needs_protocol_5():

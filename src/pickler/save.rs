@@ -52,6 +52,8 @@ pub struct Saver<'m> {
     depth_limit: usize,
     /// Saving stops (RecursionError) when the stack pointer goes below this address.
     stack_floor: usize,
+    /// The `pickle5` backport's PickleBuffer type on 3.6/3.7 when loaded (0 = none): pickled like ours.
+    backport_pickle_buffer: usize,
 }
 
 fn recursion_error() -> PyErr {
@@ -73,6 +75,7 @@ impl<'m> Saver<'m> {
             depth: 0,
             depth_limit: ffi::recursion_limit(),
             stack_floor: pk::stack_floor(STACK_RED_ZONE),
+            backport_pickle_buffer: crate::buffer::backport_pickle_buffer_type(),
         }
     }
 
@@ -256,7 +259,9 @@ impl<'m> Saver<'m> {
             return self.save_bytearray(obj);
         }
         let g = globals();
-        if crate::buffer::is_pickle_buffer(obj) {
+        if crate::buffer::is_pickle_buffer(obj)
+            || (self.backport_pickle_buffer != 0 && ty == self.backport_pickle_buffer)
+        {
             return self.save_picklebuffer(obj);
         }
 

@@ -8,6 +8,10 @@ use super::{fetch_error, Obj};
 /// An acquired buffer view; released on drop. Holds a reference to the exporter.
 pub struct BufferView {
     view: Box<PyBuffer>,
+    /// `buf`/`len` copied out of the view (a dangling non-null pointer when empty), so that reading
+    /// the bytes is one slice construction, not a pointer chase and two checks.
+    data: *const u8,
+    len: usize,
 }
 
 impl BufferView {
@@ -28,7 +32,12 @@ impl BufferView {
         if unsafe { raw::PyObject_GetBuffer(obj.as_ptr(), &mut *view, flags) } < 0 {
             return Err(fetch_error());
         }
-        Ok(BufferView { view })
+        let (data, len) = if view.buf.is_null() || view.len <= 0 {
+            (std::ptr::NonNull::<u8>::dangling().as_ptr() as *const u8, 0)
+        } else {
+            (view.buf as *const u8, view.len as usize)
+        };
+        Ok(BufferView { view, data, len })
     }
 
     /// A C-contiguous read-only byte view of any bytes-like object.
@@ -43,7 +52,7 @@ impl BufferView {
 
     #[inline(always)]
     pub fn len(&self) -> usize {
-        self.view.len as usize
+        self.len
     }
 
     pub fn readonly(&self) -> bool {
@@ -58,10 +67,8 @@ impl BufferView {
     /// The bytes (only meaningful for contiguous views).
     #[inline(always)]
     pub fn as_slice(&self) -> &[u8] {
-        if self.view.len == 0 || self.view.buf.is_null() {
-            return &[];
-        }
-        unsafe { std::slice::from_raw_parts(self.view.buf as *const u8, self.view.len as usize) }
+        // SAFETY: the exporter keeps `len` bytes at `data` alive until the view is released on drop.
+        unsafe { std::slice::from_raw_parts(self.data, self.len) }
     }
 }
 

@@ -68,13 +68,15 @@ impl BytesSource {
 impl Source for BytesSource {
     #[inline(always)]
     fn read(&mut self, n: usize) -> PyResult<&[u8]> {
-        let data = self.view.as_slice();
-        if n > data.len() - self.pos {
-            return Err(truncated());
-        }
         let start = self.pos;
-        self.pos += n;
-        Ok(&data[start..start + n])
+        let end = start.saturating_add(n);
+        match self.view.as_slice().get(start..end) {
+            Some(bytes) => {
+                self.pos = end;
+                Ok(bytes)
+            }
+            None => Err(truncated()),
+        }
     }
 
     #[inline(always)]

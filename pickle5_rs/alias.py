@@ -61,9 +61,18 @@ def default_site_dir():
 
 
 def _files(site_dir):
-    module = site_dir / (MODULE_NAME + ".py")
-    caches = sorted((site_dir / "__pycache__").glob(MODULE_NAME + ".*.pyc"))
-    return site_dir / PTH_NAME, module, caches
+    return site_dir / PTH_NAME, site_dir / (MODULE_NAME + ".py")
+
+
+def _drop_bytecode(site_dir):
+    """Deletes the compiled finder module (and __pycache__ if nothing else is left in it)."""
+    cache_dir = site_dir / "__pycache__"
+    caches = sorted(cache_dir.glob(MODULE_NAME + ".*.pyc"))
+    for cache in caches:
+        cache.unlink()
+    if caches and not any(cache_dir.iterdir()):
+        cache_dir.rmdir()
+    return caches
 
 
 def _write(path, text):
@@ -76,9 +85,8 @@ def install(site_dir):
     if sys.version_info >= (3, 8):
         print(NOT_NEEDED + " Nothing installed.")
         return 0
-    pth, module, caches = _files(site_dir)
-    for cache in caches:  # a stale compiled copy of an older finder
-        cache.unlink()
+    pth, module = _files(site_dir)
+    _drop_bytecode(site_dir)  # compiled from an older finder
     _write(module, Path(_alias_finder.__file__).read_text(encoding="utf-8"))
     _write(pth, PTH_TEXT)
     print("installed: %s\n           %s" % (pth, module))
@@ -89,13 +97,10 @@ def install(site_dir):
 
 
 def remove(site_dir):
-    pth, module, caches = _files(site_dir)
-    removed = [path for path in [pth, module, *caches] if path.exists()]
+    removed = [path for path in _files(site_dir) if path.exists()]
     for path in removed:
         path.unlink()
-    cache_dir = site_dir / "__pycache__"
-    if caches and cache_dir.is_dir() and not any(cache_dir.iterdir()):
-        cache_dir.rmdir()
+    removed += _drop_bytecode(site_dir)
     print("removed: %s" % "\n         ".join(map(str, removed)) if removed else "nothing to remove in %s" % site_dir)
     return 0
 
@@ -104,7 +109,7 @@ def status(site_dir):
     if sys.version_info >= (3, 8):
         print(NOT_NEEDED)
         return 0
-    pth, module, _ = _files(site_dir)
+    pth, module = _files(site_dir)
     installed = pth.exists() and module.exists()
     print("alias files in %s: %s" % (site_dir, "present" if installed else "absent"))
     if installed and module.read_text(encoding="utf-8") != Path(_alias_finder.__file__).read_text(encoding="utf-8"):

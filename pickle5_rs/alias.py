@@ -31,10 +31,11 @@ PTH_NAME = "pickle5_rs-alias.pth"
 MODULE_NAME = "_pickle5_rs_alias"
 PTH_TEXT = (
     "# Serves pickle5_rs as pickle5 on Python 3.6/3.7 when the pickle5 backport is not installed.\n"
-    "# Written by `python -m pickle5_rs.alias install`; `python -m pickle5_rs.alias remove` deletes it.\n"
+    "# From `python -m pickle5_rs.alias install`; `python -m pickle5_rs.alias remove` deletes it.\n"
     "import %s\n" % MODULE_NAME
 )
-NOT_NEEDED = "Python %d.%d has protocol 5 in its own pickle module: no alias is needed." % sys.version_info[:2]
+NOT_NEEDED = "Python %d.%d has protocol 5 in its own pickle module: no alias is needed."
+NOT_NEEDED %= sys.version_info[:2]
 
 
 def enable():
@@ -64,6 +65,10 @@ def _files(site_dir):
     return site_dir / PTH_NAME, site_dir / (MODULE_NAME + ".py")
 
 
+def _finder_source():
+    return Path(_alias_finder.__file__).read_text(encoding="utf-8")
+
+
 def _drop_bytecode(site_dir):
     """Deletes the compiled finder module (and __pycache__ if nothing else is left in it)."""
     cache_dir = site_dir / "__pycache__"
@@ -87,7 +92,7 @@ def install(site_dir):
         return 0
     pth, module = _files(site_dir)
     _drop_bytecode(site_dir)  # compiled from an older finder
-    _write(module, Path(_alias_finder.__file__).read_text(encoding="utf-8"))
+    _write(module, _finder_source())
     _write(pth, PTH_TEXT)
     print("installed: %s\n           %s" % (pth, module))
     real = real_pickle5()
@@ -101,7 +106,10 @@ def remove(site_dir):
     for path in removed:
         path.unlink()
     removed += _drop_bytecode(site_dir)
-    print("removed: %s" % "\n         ".join(map(str, removed)) if removed else "nothing to remove in %s" % site_dir)
+    if removed:
+        print("removed: %s" % "\n         ".join(map(str, removed)))
+    else:
+        print("nothing to remove in %s" % site_dir)
     return 0
 
 
@@ -112,8 +120,8 @@ def status(site_dir):
     pth, module = _files(site_dir)
     installed = pth.exists() and module.exists()
     print("alias files in %s: %s" % (site_dir, "present" if installed else "absent"))
-    if installed and module.read_text(encoding="utf-8") != Path(_alias_finder.__file__).read_text(encoding="utf-8"):
-        print("  the finder is from another pickle5_rs version: run `python -m pickle5_rs.alias install` again")
+    if installed and module.read_text(encoding="utf-8") != _finder_source():
+        print("  its finder is from another pickle5_rs version: run `install` again")
     real = real_pickle5()
     active = any(getattr(finder, _alias_finder.MARKER, False) for finder in sys.meta_path)
     if real is not None:
@@ -128,7 +136,7 @@ def status(site_dir):
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m pickle5_rs.alias",
-        description="Serve pickle5_rs as `pickle5` on Python 3.6/3.7 (when the pickle5 backport is absent).",
+        description="Serve pickle5_rs as `pickle5` on Python 3.6/3.7 when the backport is absent.",
     )
     parser.add_argument("command", choices=["install", "remove", "status"])
     parser.add_argument(

@@ -26,8 +26,9 @@ def pickle5_in_this_process():
 
     return {
         "pid": os.getpid(),
-        "pickle5": served_by_pickle5_rs(sys.modules["pickle5"]) and pickle5.Pickler is pickle5_rs.Pickler,
-        "cloudpickle": cloudpickle.compat.pickle is pickle5 and cloudpickle.compat.Pickler is pickle5_rs.Pickler,
+        "pickle5": served_by_pickle5_rs(pickle5) and pickle5.Pickler is pickle5_rs.Pickler,
+        "cloudpickle": cloudpickle.compat.pickle is pickle5
+        and cloudpickle.compat.Pickler is pickle5_rs.Pickler,
         "numpy": numpy.compat.pickle is pickle5,
         "distributed": distributed.protocol.pickle.pickle is pickle5,
     }

@@ -40,7 +40,12 @@ def report():
     }
 
 
-EXPECTED = {"pickle5 is pickle5_rs": True, "distributed uses it": True, "protocol": 5, "extension loaded": True}
+EXPECTED = {
+    "pickle5 is pickle5_rs": True,
+    "distributed uses it": True,
+    "protocol": 5,
+    "extension loaded": True,
+}
 
 
 def test_workers_and_scheduler_use_pickle5_rs(client):
@@ -74,7 +79,7 @@ def test_numpy_arrays_through_tasks(client):
     for name, future in doubled.items():
         np.testing.assert_array_equal(future.result(), data[name] * 2)
     # An array made in a worker and sent back.
-    made = client.submit(lambda n: np.asfortranarray(np.arange(n, dtype="f8").reshape(-1, 1000)), 10 ** 6)
+    made = client.submit(lambda n: np.asfortranarray(np.arange(n, dtype="f8").reshape(-1, 1000)), 10**6)
     result = made.result()
     assert result.flags.f_contiguous and result.sum() == np.arange(10 ** 6, dtype="f8").sum()
 
@@ -108,7 +113,7 @@ def test_locally_defined_functions_and_classes(client):
 
 
 def out_of_band_frames():
-    """distributed's pickle serializer on a local class holding arrays: the array memory becomes frames."""
+    """distributed's pickle serializer on a local class holding arrays: their memory becomes frames."""
 
     class Holder:
         def __init__(self, **arrays):

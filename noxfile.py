@@ -226,7 +226,10 @@ def _cloudpickle_sources(session, scratch):
         members = [m for m in tar.getmembers() if m.isfile() or m.isdir()]
         if any(m.name.startswith(("/", "..")) or "/../" in m.name for m in members):
             session.error(f"{archive} has paths outside its root")
-        tar.extractall(scratch, members=members)
+        if hasattr(tarfile, "data_filter"):  # Python 3.11.4+
+            tar.extractall(scratch, members=members, filter="data")
+        else:
+            tar.extractall(scratch, members=members)
     return root
 
 
@@ -239,10 +242,20 @@ def _integration_venv(session, sdist, *extra):
     )
 
 
+CLOUDPICKLE_BACKEND = """
+import sys, cloudpickle, cloudpickle.compat
+assert cloudpickle.__file__.startswith(sys.argv[1]), cloudpickle  # the sdist's copy, under test
+ours = getattr(cloudpickle.compat.pickle.__spec__.loader, "_pickle5_rs_alias", False)
+assert cloudpickle.compat.pickle.__name__ == "pickle5" and ours == (sys.argv[2] == "pickle5_rs")
+print("cloudpickle.compat.pickle:", cloudpickle.compat.pickle)
+"""
+
+
 def _cloudpickle_suite(session, sdist, scratch, backend):
     """Runs cloudpickle's test suite from its sdist; checks it against CLOUDPICKLE_REFERENCE."""
     report = scratch / "cloudpickle-junit.xml"
     session.chdir(sdist)
+    session.run("python", "-c", CLOUDPICKLE_BACKEND, str(sdist), backend, env={"PYTHONPATH": None})
     # -s: one test pickles sys.stdout and sys.stderr, which pytest's capture replaces.
     session.run(
         "python", "-m", "pytest", "tests", "-q", "-s", "-rs", "-p", "no:cacheprovider",

@@ -1,8 +1,9 @@
 """Build, test, lint and benchmark pickle5_rs on every supported CPython.
 
-`nox` runs the default sessions (lint, then the tests on 3.6 ... 3.13);
+`nox` runs the default sessions (lint, the tests on 3.6 ... 3.13, then the integration with
+cloudpickle, numpy and dask.distributed on 3.6 and 3.7);
 `nox -s tests-3.6 -- -k memo` runs one version with extra pytest arguments;
-`nox -s demo` and `nox -s bench` are run on request.
+`nox -s demo`, `nox -s bench` and `nox -s integration_reference` are run on request.
 
 The release wheel is built once per nox run and installed (never editable) in
 each session, so the tests see exactly what users install. Building needs
@@ -11,10 +12,14 @@ maturin and ziglang next to nox: `pip install -r .ci/tools.txt`, or let
 wheel instead of building one.
 """
 
+import hashlib
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
+import xml.etree.ElementTree as ElementTree
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -30,9 +35,19 @@ REFERENCE_BACKPORT = {"3.6": "pickle5==0.0.12", "3.7": "pickle5==0.0.12"}
 PYTEST = {"3.6": "pytest>=7.0,<7.1", "3.7": "pytest>=7.4,<8", "3.8": "pytest>=8.3,<8.4"}
 PYTEST_DEFAULT = "pytest>=8.3,<10"
 WHEEL_TAG = "-cp36-abi3-manylinux2014_x86_64"
+# Where pickle5_rs stands in for the pickle5 backport (python -m pickle5_rs.alias install).
+INTEGRATION_PYTHONS = ["3.6", "3.7"]
+INTEGRATION_TESTS = ROOT / "tests" / "integration"
+# cloudpickle's own test suite comes from its sdist on PyPI (fetched once, kept next to the venvs).
+CLOUDPICKLE_SDIST = ("cloudpickle==2.2.1", "cloudpickle-2.2.1.tar.gz",
+                     "d89684b8de9e34a2a43b3460fbca07d09d6e25ce858df4d5a44240403b6178f5")
+# The suite's result with the C backport as pickle5 (`nox -s integration_reference`, same packages):
+# with pickle5_rs as pickle5 it must pass at least as many tests and skip no more.
+CLOUDPICKLE_REFERENCE = {"3.6": {"passed": 255, "skipped": 5}, "3.7": {"passed": 257, "skipped": 3}}
+SYSTEM_TMP = tempfile.gettempdir()
 
 nox.needs_version = ">=2024.4.15"
-nox.options.sessions = ["lint", "tests"]
+nox.options.sessions = ["lint", "tests", "integration"]
 nox.options.default_venv_backend = "venv"
 # A missing interpreter is a failure, not a skip: CI must test every version.
 nox.options.error_on_missing_interpreters = True
@@ -191,3 +206,142 @@ def lint(session):
     session.chdir(ROOT)
     session.run("cargo", "fmt", "--check", external=True)
     session.run("cargo", "clippy", "--release", "--", "-D", "warnings", external=True)
+
+
+def _cloudpickle_sources(session, scratch):
+    """cloudpickle's sdist, unpacked into `scratch`: the path of its root."""
+    requirement, name, sha256 = CLOUDPICKLE_SDIST
+    downloads = Path(session.virtualenv.location).parent / "_downloads"
+    archive = downloads / name
+    if not archive.is_file() or hashlib.sha256(archive.read_bytes()).hexdigest() != sha256:
+        session.run(
+            "python", "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+            "--dest", str(downloads), requirement,
+        )
+    if hashlib.sha256(archive.read_bytes()).hexdigest() != sha256:
+        session.error(f"{archive} does not have the sha256 {sha256}")
+    root = scratch / name[: -len(".tar.gz")]
+    shutil.rmtree(root, ignore_errors=True)
+    with tarfile.open(archive) as tar:
+        members = [m for m in tar.getmembers() if m.isfile() or m.isdir()]
+        if any(m.name.startswith(("/", "..")) or "/../" in m.name for m in members):
+            session.error(f"{archive} has paths outside its root")
+        if hasattr(tarfile, "data_filter"):  # Python 3.11.4+
+            tar.extractall(scratch, members=members, filter="data")
+        else:
+            tar.extractall(scratch, members=members)
+    return root
+
+
+def _integration_venv(session, sdist, *extra):
+    _install(
+        session,
+        "--requirement", str(INTEGRATION_TESTS / "requirements.txt"),
+        str(sdist / "tests" / "cloudpickle_testpkg"),  # a package its tests import
+        *extra,
+    )
+
+
+CLOUDPICKLE_BACKEND = """
+import sys, cloudpickle, cloudpickle.compat
+assert cloudpickle.__file__.startswith(sys.argv[1]), cloudpickle  # the sdist's copy, under test
+ours = getattr(cloudpickle.compat.pickle.__spec__.loader, "_pickle5_rs_alias", False)
+assert cloudpickle.compat.pickle.__name__ == "pickle5" and ours == (sys.argv[2] == "pickle5_rs")
+print("cloudpickle.compat.pickle:", cloudpickle.compat.pickle)
+"""
+
+
+def _cloudpickle_suite(session, sdist, scratch, backend):
+    """Runs cloudpickle's test suite from its sdist; checks it against CLOUDPICKLE_REFERENCE."""
+    report = scratch / "cloudpickle-junit.xml"
+    session.chdir(sdist)
+    session.run("python", "-c", CLOUDPICKLE_BACKEND, str(sdist), backend, env={"PYTHONPATH": None})
+    # -s: one test pickles sys.stdout and sys.stderr, which pytest's capture replaces.
+    session.run(
+        "python", "-m", "pytest", "tests", "-q", "-s", "-rs", "-p", "no:cacheprovider",
+        f"--junitxml={report}",
+        env={"PYTHONPATH": None},
+    )
+    session.chdir(scratch)
+    root = ElementTree.parse(str(report)).getroot()
+    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+    counts = {key: sum(int(suite.get(key, 0)) for suite in suites)
+              for key in ("tests", "failures", "errors", "skipped")}
+    passed = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
+    failed = counts["failures"] + counts["errors"]
+    session.log(f"cloudpickle 2.2.1 test suite, pickle5 = {backend}: "
+                f"{passed} passed, {counts['skipped']} skipped, {failed} failed")
+    reference = CLOUDPICKLE_REFERENCE[session.python]
+    if failed or passed < reference["passed"] or counts["skipped"] > reference["skipped"]:
+        session.error(f"expected no failures and at least the C backport's result: {reference}")
+
+
+ALIAS_CHECK = """
+import sys
+import cloudpickle.compat, numpy.compat, distributed.protocol.pickle
+import pickle5, pickle5_rs
+assert getattr(pickle5.__spec__.loader, "_pickle5_rs_alias", False), pickle5
+assert cloudpickle.compat.pickle is pickle5 and cloudpickle.compat.Pickler is pickle5_rs.Pickler
+assert numpy.compat.pickle is pickle5 and distributed.protocol.pickle.pickle is pickle5
+print("pickle5 is pickle5_rs for cloudpickle, numpy and distributed")
+"""
+
+
+def _site_packages(session):
+    out = session.run("python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+                      silent=True)
+    return Path(out.strip().splitlines()[-1])
+
+
+def _alias_traces(site_packages):
+    """Everything in site-packages, and any bytecode of the alias's finder module."""
+    names = sorted(path.name for path in site_packages.iterdir())
+    return names, sorted(path.name for path in site_packages.glob("__pycache__/_pickle5_rs_alias.*"))
+
+
+@nox.session(python=INTEGRATION_PYTHONS, venv_backend="venv")
+def integration(session):
+    """pickle5_rs as pickle5 (no C backport): cloudpickle's test suite, numpy, dask.distributed."""
+    scratch = Path(session.create_tmp()).resolve()
+    sdist = _cloudpickle_sources(session, scratch)
+    _integration_venv(session, sdist)
+    # Out of the source tree, whose pickle5_rs/ has no extension module.
+    session.chdir(scratch)
+    session.run("python", "-c", "import pickle5_rs.alias as a; assert a.real_pickle5() is None, "
+                "'the pickle5 backport is installed'")
+    site_packages = _site_packages(session)
+    session.run("python", "-m", "pickle5_rs.alias", "remove", silent=True)  # a reused venv
+    before = _alias_traces(site_packages)
+    session.run("python", "-m", "pickle5_rs.alias", "install")
+    session.run("python", "-c", ALIAS_CHECK)
+
+    _cloudpickle_suite(session, sdist, scratch, "pickle5_rs")
+
+    # tests/integration/, with the C backport on the side for byte comparisons in a child process.
+    reference = scratch / "pickle5-backport"
+    shutil.rmtree(reference, ignore_errors=True)
+    session.run("python", "-m", "pip", "install", "--quiet", "--target", str(reference),
+                REFERENCE_BACKPORT[session.python])
+    session.run(
+        "python", "-m", "pytest", str(INTEGRATION_TESTS), "-v", "-p", "no:cacheprovider",
+        "--rootdir", str(INTEGRATION_TESTS), "--confcutdir", str(INTEGRATION_TESTS),
+        *session.posargs,
+        # A short TMPDIR: multiprocessing's forkserver socket lives there (AF_UNIX paths are short).
+        env={"PICKLE5_RS_REFERENCE_PATH": str(reference), "PYTHONPATH": None, "TMPDIR": SYSTEM_TMP},
+    )
+
+    session.run("python", "-m", "pickle5_rs.alias", "remove")
+    after = _alias_traces(site_packages)
+    if after != before:
+        session.error(f"`alias remove` left site-packages changed: {before} -> {after}")
+    session.run("python", "-c", "import importlib.util as u; assert u.find_spec('pickle5') is None")
+    session.log("alias removed: site-packages is as before, `import pickle5` fails again")
+
+
+@nox.session(python=INTEGRATION_PYTHONS, venv_backend="venv")
+def integration_reference(session):
+    """cloudpickle's test suite with the C pickle5 backport: the result `integration` must match."""
+    scratch = Path(session.create_tmp()).resolve()
+    sdist = _cloudpickle_sources(session, scratch)
+    _integration_venv(session, sdist, REFERENCE_BACKPORT[session.python])
+    _cloudpickle_suite(session, sdist, scratch, "the C backport " + REFERENCE_BACKPORT[session.python])

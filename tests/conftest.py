@@ -15,6 +15,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import unpickle_support as support  # noqa: E402
 
+# tests/integration/ needs third-party packages and the pickle5 alias: the nox session
+# `integration` runs it on its own.
+collect_ignore = ["integration"]
+
 
 def pytest_report_header(config):
     ref = support.REF.__name__ if support.REF is not None else "absent"

@@ -699,7 +699,7 @@ impl Obj {
         unsafe { ffi::PyCallable_Check(self.as_ptr()) != 0 }
     }
     /// Whether the type's flags include `Py_TPFLAGS_HEAPTYPE` (self must be a type).
-    fn is_heap_type(&self) -> bool {
+    pub fn is_heap_type(&self) -> bool {
         let flags = unsafe { ffi::PyType_GetFlags(self.as_ptr() as *mut ffi::PyTypeObject) };
         flags & (1 << 9) != 0
     }

@@ -12,12 +12,6 @@ use pyo3::prelude::*;
 use super::raw;
 use super::{fetch_error, Obj};
 
-/// A value only ever touched while holding the GIL (inside pyclass instances, which PyO3 only hands
-/// out under the GIL). Lets GIL-bound handles such as [`Obj`] live in a `#[pyclass]`.
-pub struct GilBound<T>(pub T);
-// SAFETY: every access happens with the GIL held, which serialises all threads.
-unsafe impl<T> Send for GilBound<T> {}
-
 /// Immutable bytes kept alive by the object that owns them: a `bytes` object's content or a str's
 /// UTF-8 cache (or the bytes object a str was encoded into).
 pub struct HeldBytes {
@@ -547,21 +541,6 @@ pub fn stack_floor(red_zone: usize) -> usize {
         0 | 1 => 0,
         low => low + red_zone,
     }
-}
-
-// SAFETY: see `GilBound`; statics of this type are only read under the GIL.
-unsafe impl<T> Sync for GilBound<T> {}
-
-/// The GIL token, for code that only runs inside calls from Python.
-pub fn gil() -> Python<'static> {
-    // SAFETY: every caller is reached from a Python call, which holds the GIL.
-    unsafe { Python::assume_gil_acquired() }
-}
-
-/// Whether a type object was allocated on the heap (classes, as opposed to static C types).
-pub fn is_heap_type(type_obj: &Obj) -> bool {
-    let flags = unsafe { ffi::PyType_GetFlags(type_obj.as_ptr() as *mut ffi::PyTypeObject) };
-    flags & ffi::Py_TPFLAGS_HEAPTYPE != 0
 }
 
 impl super::TypeRef {

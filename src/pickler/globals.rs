@@ -4,7 +4,6 @@
 use once_cell::sync::OnceCell;
 use pyo3::prelude::*;
 
-use crate::ffi::pickling::GilBound;
 use crate::ffi::{self, Obj};
 use crate::tables;
 
@@ -72,7 +71,7 @@ impl Globals {
     }
 }
 
-static GLOBALS: OnceCell<GilBound<Globals>> = OnceCell::new();
+static GLOBALS: OnceCell<Globals> = OnceCell::new();
 
 fn attr(py: Python, module: &str, name: &str) -> PyResult<Obj> {
     Ok(Obj::of(py.import(module)?.getattr(name)?))
@@ -116,40 +115,27 @@ fn build(py: Python) -> PyResult<Globals> {
 
 /// Loads the globals (at module import).
 pub fn init(py: Python) -> PyResult<()> {
-    GLOBALS.get_or_try_init(|| build(py).map(GilBound))?;
+    GLOBALS.get_or_try_init(|| build(py))?;
     Ok(())
 }
 
 /// The globals; `init` runs at module import, so they are always there when a pickler runs.
 pub fn globals() -> &'static Globals {
-    match GLOBALS.get() {
-        Some(g) => &g.0,
-        None => {
-            let py = unsafe_gil();
-            let g = GLOBALS.get_or_init(|| match build(py) {
-                Ok(g) => GilBound(g),
-                Err(e) => panic!("pickle5_rs: cannot load pickler globals: {}", e),
-            });
-            &g.0
-        }
-    }
-}
-
-fn unsafe_gil() -> Python<'static> {
-    // Only reached from code running under the GIL (inside calls from Python).
-    ffi::pickling::gil()
+    GLOBALS
+        .get()
+        .expect("pickle5_rs pickler globals used before module initialisation")
 }
 
 /// A type's `tp_name` as the C pickler prints it: `module.Name` for static (C) types outside
 /// builtins, the bare name otherwise.
 pub fn tp_name(type_obj: &Obj) -> String {
-    let py = ffi::pickling::gil();
+    let py = ffi::gil();
     let ty = type_obj.as_any(py);
     let name = match ty.getattr("__name__") {
         Ok(n) => n.to_string(),
         Err(_) => return String::from("?"),
     };
-    if ffi::pickling::is_heap_type(type_obj) {
+    if type_obj.is_heap_type() {
         return name;
     }
     match ty.getattr("__module__") {

@@ -21,7 +21,7 @@ use pyo3::types::{PyDict, PyTuple, PyType};
 
 use crate::args::Truth;
 use crate::errors;
-use crate::ffi::pickling::{self as pk, GilBound, IntSlot, MemberKind, ObjectSlot};
+use crate::ffi::pickling::{self as pk, IntSlot, MemberKind, ObjectSlot};
 use crate::ffi::{self, Obj};
 use crate::opcodes::{DEFAULT_PROTOCOL, HIGHEST_PROTOCOL};
 use globals::globals;
@@ -171,7 +171,7 @@ pub struct Pickler {
     bin: IntSlot,
     /// Read and written by the `fast` member descriptor.
     fast: IntSlot,
-    state: GilBound<RefCell<PicklerState>>,
+    state: RefCell<PicklerState>,
 }
 
 impl Pickler {
@@ -180,13 +180,12 @@ impl Pickler {
             dispatch_table: ObjectSlot::empty(),
             bin: IntSlot::new(0),
             fast: IntSlot::new(0),
-            state: GilBound(RefCell::new(PicklerState::default())),
+            state: RefCell::new(PicklerState::default()),
         }
     }
 
     fn state(&self) -> PyResult<std::cell::RefMut<'_, PicklerState>> {
         self.state
-            .0
             .try_borrow_mut()
             .map_err(|_| PyValueError::new_err("Pickler is in use"))
     }
@@ -417,7 +416,7 @@ impl PyGCProtocol for Pickler {
         if let Some(t) = self.dispatch_table.get() {
             visit.call(&t)?;
         }
-        if let Ok(st) = self.state.0.try_borrow() {
+        if let Ok(st) = self.state.try_borrow() {
             for o in [&st.write, &st.pers_func, &st.buffer_callback]
                 .iter()
                 .copied()
@@ -434,7 +433,7 @@ impl PyGCProtocol for Pickler {
 
     fn __clear__(&mut self) {
         self.dispatch_table.set(None);
-        if let Ok(mut st) = self.state.0.try_borrow_mut() {
+        if let Ok(mut st) = self.state.try_borrow_mut() {
             *st = PicklerState::default();
         }
     }

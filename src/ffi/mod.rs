@@ -237,6 +237,12 @@ impl Obj {
         }
     }
 
+    /// Appends every item of the list `items` to this list (`self[len:] = items`).
+    pub fn list_append_all(&self, items: &Obj) -> PyResult<()> {
+        let n = unsafe { ffi::PyList_Size(self.as_ptr()) };
+        check(unsafe { ffi::PyList_SetSlice(self.as_ptr(), n, n, items.as_ptr()) })
+    }
+
     pub fn list_append(&self, item: &Obj) -> PyResult<()> {
         check(unsafe { ffi::PyList_Append(self.as_ptr(), item.as_ptr()) })
     }

@@ -38,29 +38,32 @@ pub fn is_pickle_buffer(obj: &Obj) -> bool {
         .is_some_and(|(_, addr)| obj.type_ptr() as usize == *addr)
 }
 
+/// The `pickle5` backport's PickleBuffer type, once seen (it never changes after import).
+static BACKPORT_PICKLE_BUFFER: OnceCell<(Obj, usize)> = OnceCell::new();
+
 /// On 3.6/3.7, the address of the `pickle5` backport's PickleBuffer type when that module is loaded
 /// (numpy and others then wrap their buffers in it), so the pickler accepts those too; else 0.
+/// Costs one dict lookup per call until the backport shows up.
 pub fn backport_pickle_buffer_type() -> usize {
     if !ffi::version::is_frozen_layout() {
         return 0;
     }
-    let py = ffi::gil();
-    let found = py
-        .import("sys")
-        .and_then(|sys| sys.getattr("modules"))
-        .and_then(|modules| modules.get_item("pickle5"))
-        .and_then(|module| module.getattr("PickleBuffer"));
-    match found {
-        Ok(ty) if Obj::of(ty).is_type() => {
-            let addr = Obj::of(ty).addr();
-            if PICKLE_BUFFER_TYPE
-                .get()
-                .is_some_and(|(_, ours)| *ours == addr)
-            {
-                0
-            } else {
-                addr
+    if let Some((_, addr)) = BACKPORT_PICKLE_BUFFER.get() {
+        return *addr;
+    }
+    let module = match crate::tables::get().sys_modules.dict_get(crate::interned!("pickle5")) {
+        Ok(Some(module)) => module,
+        _ => return 0,
+    };
+    match module.getattr_opt(crate::interned!("PickleBuffer")) {
+        Ok(Some(ty)) if ty.is_type() => {
+            let addr = ty.addr();
+            if PICKLE_BUFFER_TYPE.get().is_some_and(|(_, ours)| *ours == addr) {
+                // pickle5_rs itself serving as `pickle5`: nothing foreign to accept.
+                return 0;
             }
+            // Held for the process, so the address can never be reused by another type.
+            BACKPORT_PICKLE_BUFFER.get_or_init(|| (ty, addr)).1
         }
         _ => 0,
     }

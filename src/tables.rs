@@ -26,6 +26,8 @@ pub struct Tables {
     pub audit: Option<Obj>,
     /// types.MethodType
     pub method_type: Obj,
+    /// sys.modules
+    pub sys_modules: Obj,
 }
 
 static TABLES: OnceCell<Tables> = OnceCell::new();
@@ -58,6 +60,7 @@ pub fn init(py: Python) -> PyResult<()> {
         import_mapping_3to2: dict_attr(compat, "REVERSE_IMPORT_MAPPING")?,
         audit: sys.getattr("audit").ok().map(Obj::of),
         method_type: Obj::of(py.import("types")?.getattr("MethodType")?),
+        sys_modules: Obj::of(sys.getattr("modules")?),
     };
     let _ = TABLES.set(tables);
     Ok(())

@@ -243,10 +243,6 @@ impl Obj {
         check(unsafe { ffi::PyList_SetSlice(self.as_ptr(), n, n, items.as_ptr()) })
     }
 
-    pub fn list_append(&self, item: &Obj) -> PyResult<()> {
-        check(unsafe { ffi::PyList_Append(self.as_ptr(), item.as_ptr()) })
-    }
-
     pub fn list_len(&self) -> usize {
         unsafe { ffi::PyList_Size(self.as_ptr()) as usize }
     }

@@ -51,14 +51,20 @@ pub fn backport_pickle_buffer_type() -> usize {
     if let Some((_, addr)) = BACKPORT_PICKLE_BUFFER.get() {
         return *addr;
     }
-    let module = match crate::tables::get().sys_modules.dict_get(crate::interned!("pickle5")) {
+    let module = match crate::tables::get()
+        .sys_modules
+        .dict_get(crate::interned!("pickle5"))
+    {
         Ok(Some(module)) => module,
         _ => return 0,
     };
     match module.getattr_opt(crate::interned!("PickleBuffer")) {
         Ok(Some(ty)) if ty.is_type() => {
             let addr = ty.addr();
-            if PICKLE_BUFFER_TYPE.get().is_some_and(|(_, ours)| *ours == addr) {
+            if PICKLE_BUFFER_TYPE
+                .get()
+                .is_some_and(|(_, ours)| *ours == addr)
+            {
                 // pickle5_rs itself serving as `pickle5`: nothing foreign to accept.
                 return 0;
             }
@@ -81,6 +87,9 @@ pub fn pickle_buffer_view(pickle_buffer: &Obj) -> PyResult<BufferView> {
 /// What the unpickler's READONLY_BUFFER does with a buffer object: `None` if its buffer is
 /// read-only already (keep the object), else a read-only memoryview over the same memory.
 pub fn readonly_view(obj: &Obj) -> PyResult<Option<Obj>> {
+    if obj.is_exact_type(ffi::types::bytes()) {
+        return Ok(None);
+    }
     ffi::picklebuffer::readonly_memoryview(obj)
 }
 

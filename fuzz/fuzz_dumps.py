@@ -336,7 +336,7 @@ def build(r, pickle_module):
             obj = [common.Plain, common.Appender, len, copyreg.__newobj__, Reducible2,
                    type(None), type(Ellipsis), int.from_bytes, io.BytesIO, sys.getsizeof,
                    (lambda: None), type("Local", (), {}), Graph.mutate][r.byte() % 13]
-            is_hashable = r.byte() % 13 < 10
+            is_hashable = _hashable(obj)
         elif op == 18:
             obj = WithState(r.byte(), pick())
         elif op == 19:
@@ -404,12 +404,21 @@ def build(r, pickle_module):
     return root, options
 
 
+_GLOBAL_OBJECTS = (type, type(len), type(_state_setter))
+
+
 def _hashable(x):
-    try:
-        hash(x)
+    """Hashable with the same hash in both builds of a graph (so sets iterate in the same
+    order): no object hashed by its id unless it is a module-level global, the same object in
+    both builds."""
+    if x is None or isinstance(x, (bool, int, float, complex, str, bytes, range, Reducible)):
         return True
-    except TypeError:
-        return False
+    if isinstance(x, (tuple, frozenset)):
+        return all(_hashable(i) for i in x)
+    if isinstance(x, _GLOBAL_OBJECTS):
+        module = sys.modules.get(getattr(x, "__module__", None) or "")
+        return getattr(module, getattr(x, "__qualname__", ""), None) is x
+    return x is Ellipsis or x is NotImplemented
 
 
 def _persistent_id(mode, graph):

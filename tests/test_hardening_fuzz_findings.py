@@ -2,7 +2,6 @@
 pickle5_rs must handle it (as the reference C unpickler/pickler does, where that is sane)."""
 
 import io
-import pickle
 
 import pytest
 
@@ -41,3 +40,47 @@ def test_same_as_reference(data, way):
         return _outcome(lambda: module.load(io.BytesIO(data)))
 
     assert run(TARGET) == run(REF)
+
+STACK_GLOBAL_CASES = [b"\x8c\x01C\x93.", b"\x93.", b"K\x01\x8c\x01C\x93.", b"(\x8c\x01C\x93."]
+
+
+@pytest.mark.parametrize("data", STACK_GLOBAL_CASES)
+def test_stack_global_short_stack_message(data):
+    """3.11+ report a short stack as underflow; earlier versions as 'STACK_GLOBAL requires str'."""
+    if REF is None:
+        pytest.skip("no reference pickle module")
+    with pytest.raises(TARGET.UnpicklingError) as ours:
+        TARGET.loads(data)
+    with pytest.raises(REF.UnpicklingError) as ref:
+        REF.loads(data)
+    assert str(ours.value) == str(ref.value)
+
+
+def _loads_in_sequence(module, data, count=3):
+    unpickler = module.Unpickler(io.BytesIO(data))
+    out = []
+    for _ in range(count):
+        try:
+            out.append(("ok", repr(unpickler.load())))
+        except Exception as exc:
+            out.append(("error", type(exc).__name__, str(exc)))
+    return out
+
+
+# A FRAME that extends past STOP, then more pickles: the rest of the frame is already read from
+# the file; the next load() of the same Unpickler starts there (as _pickle's input buffer does).
+FRAME_PAST_STOP = [
+    b"\x80\x04\x95\x0a\x00\x00\x00\x00\x00\x00\x00K\x01.K\x02.K\x03.K\x04.",
+    b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x01.\x8c\x01C\x93.",
+    b"\x80\x04\x95\x08\x00\x00\x00\x00\x00\x00\x00K\x01.K",  # frame cut short
+    b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00K\x01.",  # frame claims more than there is
+]
+
+
+@pytest.mark.parametrize("data", FRAME_PAST_STOP)
+def test_unpickler_reused_after_frame_past_stop(data):
+    if REF is None:
+        pytest.skip("no reference pickle module")
+    ours = _loads_in_sequence(TARGET, data)
+    ref = _loads_in_sequence(REF, data)
+    assert [r[:2] for r in ours] == [r[:2] for r in ref]

@@ -852,7 +852,18 @@ impl<'a, S: Source> Loader<'a, S> {
 
     fn load_stack_global(&mut self) -> PyResult<()> {
         let name = self.stack.pop();
+        // 3.11's _pickle reports a short stack as such; before, as a type error.
+        let name = if ffi::version::running() >= (3, 11) {
+            Ok(name?)
+        } else {
+            name
+        };
         let module = self.stack.pop();
+        let module = if ffi::version::running() >= (3, 11) {
+            Ok(module?)
+        } else {
+            module
+        };
         match (module, name) {
             (Ok(module), Ok(name))
                 if module.is_exact_type(types::str()) && name.is_exact_type(types::str()) =>

@@ -1,9 +1,11 @@
 """Build, test, lint and benchmark pickle5_rs on every supported CPython.
 
-`nox` runs the default sessions (lint, the tests on 3.6 ... 3.13, then the integration with
-cloudpickle, numpy and dask.distributed on 3.6 and 3.7);
+`nox` runs the default sessions (lint, the tests on 3.6 ... 3.13, the integration with
+cloudpickle, numpy and dask.distributed on 3.6 and 3.7, and a short fuzzing run);
 `nox -s tests-3.6 -- -k memo` runs one version with extra pytest arguments;
 `nox -s demo`, `nox -s bench` and `nox -s integration_reference` are run on request.
+`nox -s fuzz` fuzzes the extension (coverage-guided, see fuzz/): `nox -s fuzz -- 3600` for an
+hour; the default run (part of CI) is short.
 
 The release wheel is built once per nox run and installed (never editable) in
 each session, so the tests see exactly what users install. Building needs
@@ -47,7 +49,7 @@ CLOUDPICKLE_REFERENCE = {"3.6": {"passed": 255, "skipped": 5}, "3.7": {"passed":
 SYSTEM_TMP = tempfile.gettempdir()
 
 nox.needs_version = ">=2024.4.15"
-nox.options.sessions = ["lint", "tests", "integration"]
+nox.options.sessions = ["lint", "tests", "integration", "fuzz"]
 nox.options.default_venv_backend = "venv"
 # A missing interpreter is a failure, not a skip: CI must test every version.
 nox.options.error_on_missing_interpreters = True
@@ -198,6 +200,51 @@ def bench(session):
         session.skip("bench/run.py does not exist yet")
     _install(session, *_reference_backport(session), *_requirements_file(ROOT / "bench" / "requirements.txt"))
     session.run("python", str(script), *session.posargs)
+
+
+# atheris ships libFuzzer in its wheels; 3.12 is the newest interpreter both it and the
+# extension support here.
+FUZZ_PYTHON = "3.12"
+ATHERIS = "atheris==3.1.0"
+FUZZ_SECONDS_DEFAULT = 60
+FUZZ_TARGET = "x86_64-unknown-linux-gnu"
+# Sanitizer coverage on stable rustc: inline 8-bit edge counters and the PC table are what
+# libFuzzer (inside atheris) reads; comparison tracing lets it solve magic bytes and lengths.
+# With an explicit --target, RUSTFLAGS apply to the extension and its dependencies only, not to
+# build scripts or proc macros (which could not link the sanitizer hooks).
+FUZZ_RUSTFLAGS = " ".join([
+    "-C passes=sancov-module",
+    "-C llvm-args=-sanitizer-coverage-level=3",
+    "-C llvm-args=-sanitizer-coverage-inline-8bit-counters",
+    "-C llvm-args=-sanitizer-coverage-pc-table",
+    "-C llvm-args=-sanitizer-coverage-trace-compares",
+])
+
+
+@nox.session(python=FUZZ_PYTHON, venv_backend="venv")
+def fuzz(session):
+    """Coverage-guided fuzzing of loads/load/dumps (atheris + sancov-instrumented extension).
+
+    Budget in seconds: the first positional argument, else $PICKLE5_RS_FUZZ_SECONDS, else 60.
+    Corpus, logs and crashing inputs are kept in target/fuzz/.
+    """
+    if session.posargs:
+        seconds = int(session.posargs[0])
+    else:
+        seconds = int(os.environ.get("PICKLE5_RS_FUZZ_SECONDS", FUZZ_SECONDS_DEFAULT))
+    session.install(ATHERIS)
+    workdir = ROOT / "target" / "fuzz"
+    session.run(
+        "cargo", "build", "--profile", "fuzz", "--target", FUZZ_TARGET,
+        "--manifest-path", str(ROOT / "Cargo.toml"), "--target-dir", str(workdir),
+        env={"RUSTFLAGS": FUZZ_RUSTFLAGS}, external=True,
+    )
+    pkg = workdir / "pkg" / "pickle5_rs"
+    if pkg.exists():
+        shutil.rmtree(pkg)
+    shutil.copytree(ROOT / "pickle5_rs", pkg, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+    shutil.copy2(workdir / FUZZ_TARGET / "fuzz" / "libpickle5_rs.so", pkg / "_core.abi3.so")
+    session.run("python", str(ROOT / "fuzz" / "run.py"), str(seconds), str(workdir))
 
 
 @nox.session(python=False)

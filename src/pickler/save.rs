@@ -948,7 +948,17 @@ impl<'m> Saver<'m> {
         loop {
             let mut i = 0;
             self.out.write_byte(MARK);
-            while let Some(item) = iter.next()? {
+            loop {
+                let item = match iter.next() {
+                    Ok(Some(item)) => item,
+                    Ok(None) => break,
+                    // The set iterator notices a size change first; `_pickle` walks the table
+                    // and reports it after the batch, in its own words.
+                    Err(_) if obj.set_len() != size => {
+                        return Err(PyRuntimeError::new_err("set changed size during iteration"))
+                    }
+                    Err(e) => return Err(e),
+                };
                 self.save(&item, false)?;
                 i += 1;
                 if i == BATCHSIZE {

@@ -97,7 +97,8 @@ fn binint(bytes: &[u8]) -> i64 {
     }
 }
 
-/// libc `strtol(s, &end, 0)` on a NUL-free line: the value (None on overflow) and bytes consumed.
+/// libc `strtol(s, &end, 0)`: the value (None on overflow) and bytes consumed. A NUL stops it
+/// like any other non-digit.
 fn strtol_base0(s: &[u8]) -> (Option<i64>, usize) {
     let mut i = 0;
     while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
@@ -405,7 +406,8 @@ impl<'a, S: Source> Loader<'a, S> {
         }
         let (value, used) = strtol_base0(line);
         let rest = &line[used..];
-        let clean_end = rest.first().is_none_or(|&c| c == b'\n');
+        // As `_pickle` reads the line as a C string, a NUL ends the number like the newline does.
+        let clean_end = rest.first().is_none_or(|&c| c == b'\n' || c == 0);
         let obj = match value {
             Some(x) if clean_end => {
                 if line.len() == 3 && (x == 0 || x == 1) {
@@ -851,7 +853,18 @@ impl<'a, S: Source> Loader<'a, S> {
 
     fn load_stack_global(&mut self) -> PyResult<()> {
         let name = self.stack.pop();
+        // 3.11's _pickle reports a short stack as such; before, as a type error.
+        let name = if ffi::version::running() >= (3, 11) {
+            Ok(name?)
+        } else {
+            name
+        };
         let module = self.stack.pop();
+        let module = if ffi::version::running() >= (3, 11) {
+            Ok(module?)
+        } else {
+            module
+        };
         match (module, name) {
             (Ok(module), Ok(name))
                 if module.is_exact_type(types::str()) && name.is_exact_type(types::str()) =>

@@ -68,6 +68,17 @@ fn run_loader<S: reader::Source>(
     memo: &mut Memo,
     proto: &Cell<u8>,
 ) -> PyResult<Obj> {
+    run_loader_keeping_source(src, hooks, memo, proto).0
+}
+
+/// Like `run_loader`, also handing back the source (with what it read from the file but did
+/// not use).
+fn run_loader_keeping_source<S: reader::Source>(
+    src: S,
+    hooks: &Hooks,
+    memo: &mut Memo,
+    proto: &Cell<u8>,
+) -> (PyResult<Obj>, S) {
     let mut loader = Loader {
         src,
         stack: stack::Stack::default(),
@@ -76,7 +87,8 @@ fn run_loader<S: reader::Source>(
         proto,
         plain_types: Default::default(),
     };
-    loader.run()
+    let result = loader.run();
+    (result, loader.src)
 }
 
 /// Read and return an object from the pickle data stored in a file.
@@ -172,6 +184,10 @@ pub struct Unpickler {
     memo: RefCell<Memo>,
     proto: Cell<u8>,
     persistent_load: RefCell<Option<Hook>>,
+    /// Bytes already read from the file that the last `load()` did not use (the rest of a frame
+    /// that extends past STOP, or of one cut short): the next `load()` starts with them, as
+    /// `_pickle`'s input buffer does.
+    leftover: RefCell<Vec<u8>>,
 }
 
 impl Unpickler {
@@ -194,6 +210,7 @@ impl Unpickler {
             });
             this.memo.borrow_mut().clear();
             this.proto.set(0);
+            this.leftover.borrow_mut().clear();
         }
         // A subclass's `persistent_load` method (or a class attribute) wins, as in `_pickle`.
         let hook = match slf.getattr("persistent_load") {
@@ -217,6 +234,7 @@ impl Unpickler {
             memo: RefCell::new(Memo::default()),
             proto: Cell::new(0),
             persistent_load: RefCell::new(None),
+            leftover: RefCell::new(Vec::new()),
         })
     }
 
@@ -273,7 +291,10 @@ impl Unpickler {
         // The memo is taken out during the load so that hooks called back from Python may read
         // or replace `self.memo` without conflicting borrows.
         let mut memo = std::mem::take(&mut *this.memo.borrow_mut());
-        let result = run_loader(FileSource::new(methods), &hooks, &mut memo, &this.proto);
+        let leftover = std::mem::take(&mut *this.leftover.borrow_mut());
+        let src = FileSource::with_leftover(methods, leftover);
+        let (result, src) = run_loader_keeping_source(src, &hooks, &mut memo, &this.proto);
+        *this.leftover.borrow_mut() = src.into_leftover();
         *this.memo.borrow_mut() = memo;
         result.map(Obj::into_py)
     }

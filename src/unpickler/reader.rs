@@ -205,6 +205,25 @@ impl FileSource {
         }
     }
 
+    /// Starts with `leftover`: bytes a previous load took from the same file and did not use.
+    pub fn with_leftover(methods: FileMethods, leftover: Vec<u8>) -> Self {
+        let mut src = FileSource::new(methods);
+        if !leftover.is_empty() {
+            src.set_window(Window::Owned(leftover), false);
+        }
+        src
+    }
+
+    /// The bytes taken from the file but not used (none of a window that was only peeked at).
+    pub fn into_leftover(self) -> Vec<u8> {
+        let window = self.window.as_slice();
+        if self.consumed_in_file > self.pos {
+            window[self.pos..self.consumed_in_file].to_vec()
+        } else {
+            Vec::new()
+        }
+    }
+
     fn available(&self) -> usize {
         self.window.as_slice().len() - self.pos
     }

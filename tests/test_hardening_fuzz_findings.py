@@ -1,0 +1,86 @@
+"""Regression tests for what fuzzing (fuzz/, `nox -s fuzz`) found: each input, and how
+pickle5_rs must handle it (as the reference C unpickler/pickler does, where that is sane)."""
+
+import io
+
+import pytest
+
+from unpickle_support import REF, TARGET
+
+# (id, pickle) pairs that must load to the same value as with the reference, from bytes and files.
+SAME_AS_REFERENCE = [
+    # INT's argument is read as a C string by _pickle: a NUL ends the number like the newline.
+    ("INT-leading-NULs", b"(I1\nI" + b"\x00" * 20 + b"2\ntp0\n."),
+    ("INT-NUL-after-digits", b"I12\x00junk\n."),
+    ("INT-only-NUL", b"I\x00\n."),
+    ("INT-bool-with-NUL", b"I0\x00\n."),
+    ("INT-overflow-then-NUL", b"I99999999999999999999\x00x\n."),
+    ("LONG-NUL-after-digits", b"L12\x00junk\n."),
+]
+
+
+def _outcome(fn):
+    try:
+        value = fn()
+    except Exception as exc:  # compared by class with the reference
+        return ("error", type(exc).__name__)
+    return ("ok", type(value).__name__, repr(value))
+
+
+@pytest.mark.parametrize("data", [d for _, d in SAME_AS_REFERENCE],
+                         ids=[i for i, _ in SAME_AS_REFERENCE])
+@pytest.mark.parametrize("way", ["loads", "BytesIO"])
+def test_same_as_reference(data, way):
+    if REF is None:
+        pytest.skip("no reference pickle module")
+
+    def run(module):
+        if way == "loads":
+            return _outcome(lambda: module.loads(data))
+        return _outcome(lambda: module.load(io.BytesIO(data)))
+
+    assert run(TARGET) == run(REF)
+
+STACK_GLOBAL_CASES = [b"\x8c\x01C\x93.", b"\x93.", b"K\x01\x8c\x01C\x93.", b"(\x8c\x01C\x93."]
+
+
+@pytest.mark.parametrize("data", STACK_GLOBAL_CASES)
+def test_stack_global_short_stack_message(data):
+    """3.11+ report a short stack as underflow; earlier versions as 'STACK_GLOBAL requires str'."""
+    if REF is None:
+        pytest.skip("no reference pickle module")
+    with pytest.raises(TARGET.UnpicklingError) as ours:
+        TARGET.loads(data)
+    with pytest.raises(REF.UnpicklingError) as ref:
+        REF.loads(data)
+    assert str(ours.value) == str(ref.value)
+
+
+def _loads_in_sequence(module, data, count=3):
+    unpickler = module.Unpickler(io.BytesIO(data))
+    out = []
+    for _ in range(count):
+        try:
+            out.append(("ok", repr(unpickler.load())))
+        except Exception as exc:
+            out.append(("error", type(exc).__name__, str(exc)))
+    return out
+
+
+# A FRAME that extends past STOP, then more pickles: the rest of the frame is already read from
+# the file; the next load() of the same Unpickler starts there (as _pickle's input buffer does).
+FRAME_PAST_STOP = [
+    b"\x80\x04\x95\x0a\x00\x00\x00\x00\x00\x00\x00K\x01.K\x02.K\x03.K\x04.",
+    b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x01.\x8c\x01C\x93.",
+    b"\x80\x04\x95\x08\x00\x00\x00\x00\x00\x00\x00K\x01.K",  # frame cut short
+    b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00K\x01.",  # frame claims more than there is
+]
+
+
+@pytest.mark.parametrize("data", FRAME_PAST_STOP)
+def test_unpickler_reused_after_frame_past_stop(data):
+    if REF is None:
+        pytest.skip("no reference pickle module")
+    ours = _loads_in_sequence(TARGET, data)
+    ref = _loads_in_sequence(REF, data)
+    assert [r[:2] for r in ours] == [r[:2] for r in ref]

@@ -9,6 +9,7 @@ mod layout37;
 pub mod picklebuffer;
 pub mod pickling;
 mod raw;
+pub mod type_refs;
 pub mod version;
 
 use std::os::raw::{c_char, c_int};

@@ -22,6 +22,7 @@ use pyo3::types::{PyDict, PyTuple, PyType};
 use crate::args::Truth;
 use crate::errors;
 use crate::ffi::pickling::{self as pk, IntSlot, MemberKind, ObjectSlot};
+use crate::ffi::type_refs::{self, InstanceType};
 use crate::ffi::{self, Obj};
 use crate::opcodes::{DEFAULT_PROTOCOL, HIGHEST_PROTOCOL};
 use globals::globals;
@@ -172,6 +173,18 @@ pub struct Pickler {
     /// Read and written by the `fast` member descriptor.
     fast: IntSlot,
     state: RefCell<PicklerState>,
+    instance_type: InstanceType,
+}
+
+impl Drop for Pickler {
+    fn drop(&mut self) {
+        type_refs::flush_released_types();
+        // Release every held object now, so that nothing can run Python code once the type
+        // reference is handed over (see `type_refs`).
+        *self.state.get_mut() = PicklerState::default();
+        self.dispatch_table.set(None);
+        self.instance_type.release_after_dealloc();
+    }
 }
 
 impl Pickler {
@@ -181,6 +194,7 @@ impl Pickler {
             bin: IntSlot::new(0),
             fast: IntSlot::new(0),
             state: RefCell::new(PicklerState::default()),
+            instance_type: InstanceType::default(),
         }
     }
 
@@ -213,6 +227,8 @@ impl Pickler {
         buffer_callback: Option<&PyAny>,
     ) -> PyResult<()> {
         let this = slf.borrow();
+        let pyclass = slf.py().get_type::<Pickler>().as_type_ptr();
+        this.instance_type.record(&Obj::of(slf.as_ref()), pyclass);
         let proto = parse_protocol(protocol)?;
         let fix = fix_imports.0;
         {

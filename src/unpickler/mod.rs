@@ -16,6 +16,7 @@ use pyo3::{AsPyPointer, PyTraverseError};
 
 use crate::args::Truth;
 use crate::errors;
+use crate::ffi::type_refs::{self, InstanceType};
 use crate::ffi::{self, Obj};
 use crate::hooks::Hook;
 use load::{Hooks, Loader};
@@ -188,6 +189,7 @@ pub struct Unpickler {
     /// that extends past STOP, or of one cut short): the next `load()` starts with them, as
     /// `_pickle`'s input buffer does.
     leftover: RefCell<Vec<u8>>,
+    instance_type: InstanceType,
 }
 
 impl Unpickler {
@@ -204,6 +206,8 @@ impl Unpickler {
         let hooks = make_hooks(fix_imports, encoding, errors, buffers)?;
         {
             let this = cell.borrow();
+            let pyclass = slf.py().get_type::<Unpickler>().as_type_ptr();
+            this.instance_type.record(&Obj::of(slf), pyclass);
             *this.setup.borrow_mut() = Some(Setup {
                 file: methods,
                 hooks,
@@ -223,6 +227,18 @@ impl Unpickler {
     }
 }
 
+impl Drop for Unpickler {
+    fn drop(&mut self) {
+        type_refs::flush_released_types();
+        // Release every held object now, so that nothing can run Python code once the type
+        // reference is handed over (see `type_refs`).
+        self.setup.get_mut().take();
+        self.memo.get_mut().clear();
+        self.persistent_load.get_mut().take();
+        self.instance_type.release_after_dealloc();
+    }
+}
+
 #[pymethods]
 impl Unpickler {
     #[new]
@@ -235,6 +251,7 @@ impl Unpickler {
             proto: Cell::new(0),
             persistent_load: RefCell::new(None),
             leftover: RefCell::new(Vec::new()),
+            instance_type: InstanceType::default(),
         })
     }
 

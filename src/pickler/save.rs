@@ -113,6 +113,7 @@ impl<'m> Saver<'m> {
 
     // ---- memo ----
 
+    #[inline(always)]
     fn memo_put(&mut self, obj: &Obj) -> PyResult<()> {
         if self.fast {
             return Ok(());
@@ -121,7 +122,14 @@ impl<'m> Saver<'m> {
         self.memo.insert(obj, idx);
         if self.proto >= 4 {
             self.out.write_byte(MEMOIZE);
-        } else if !self.bin {
+            return Ok(());
+        }
+        self.write_put(idx)
+    }
+
+    #[inline(never)]
+    fn write_put(&mut self, idx: usize) -> PyResult<()> {
+        if !self.bin {
             self.out.write(format!("p{}\n", idx).as_bytes());
         } else if idx < 256 {
             self.out.write(&[BINPUT, idx as u8]);
@@ -134,7 +142,17 @@ impl<'m> Saver<'m> {
         Ok(())
     }
 
+    #[inline(always)]
     fn write_memo_get(&mut self, idx: usize) -> PyResult<()> {
+        if self.bin && idx < 256 {
+            self.out.write_array([BINGET, idx as u8]);
+            return Ok(());
+        }
+        self.write_memo_get_other(idx)
+    }
+
+    #[inline(never)]
+    fn write_memo_get_other(&mut self, idx: usize) -> PyResult<()> {
         if !self.bin {
             self.out.write(format!("g{}\n", idx).as_bytes());
         } else if idx < 256 {
@@ -196,6 +214,29 @@ impl<'m> Saver<'m> {
 
     // ---- the dispatcher ----
 
+    /// Saves one item of a container: the common scalar types inline, everything else through
+    /// [`Saver::save`]. Emits exactly what `save` would.
+    #[inline(always)]
+    fn save_item(&mut self, obj: &Obj) -> PyResult<()> {
+        if self.hooks.pers_func.is_none() && !self.out.frame_is_full() {
+            let ty = obj.type_addr();
+            if ty == types::str().addr() {
+                if let Some(idx) = self.memo.get(obj) {
+                    return self.write_memo_get(idx);
+                }
+                return self.save_unicode(obj);
+            }
+            if ty == types::int().addr() {
+                return self.save_long(obj);
+            }
+            if ty == types::float().addr() {
+                return self.save_float(obj);
+            }
+        }
+        self.save(obj, false)
+    }
+
+    #[inline(never)]
     pub fn save(&mut self, obj: &Obj, pers_save: bool) -> PyResult<()> {
         self.out.opcode_boundary()?;
 
@@ -223,11 +264,11 @@ impl<'m> Saver<'m> {
             return self.write_memo_get(idx);
         }
 
-        if ty == types::bytes().addr() {
-            return self.save_bytes(obj);
-        }
         if ty == types::str().addr() {
             return self.save_unicode(obj);
+        }
+        if ty == types::bytes().addr() {
+            return self.save_bytes(obj);
         }
 
         self.enter()?;
@@ -361,21 +402,28 @@ impl<'m> Saver<'m> {
         Ok(())
     }
 
+    #[inline(always)]
     fn save_long(&mut self, obj: &Obj) -> PyResult<()> {
         let (value, overflow) = obj.int_as_long_overflow()?;
-        if overflow == 0 && value >= i32::MIN as i64 && value <= i32::MAX as i64 {
-            if self.bin {
-                let b = (value as i32).to_le_bytes();
-                if b[2] != 0 || b[3] != 0 {
-                    self.out.write(&[BININT, b[0], b[1], b[2], b[3]]);
-                } else if b[1] != 0 {
-                    self.out.write(&[BININT2, b[0], b[1]]);
-                } else {
-                    self.out.write(&[BININT1, b[0]]);
-                }
+        if overflow == 0 && self.bin && value as i32 as i64 == value {
+            let b = (value as i32).to_le_bytes();
+            if b[2] != 0 || b[3] != 0 {
+                self.out.write_array([BININT, b[0], b[1], b[2], b[3]]);
+            } else if b[1] != 0 {
+                self.out.write_array([BININT2, b[0], b[1]]);
             } else {
-                self.out.write(format!("I{}\n", value).as_bytes());
+                self.out.write_array([BININT1, b[0]]);
             }
+            return Ok(());
+        }
+        self.save_long_other(obj, value, overflow)
+    }
+
+    #[inline(never)]
+    fn save_long_other(&mut self, obj: &Obj, value: i64, overflow: i32) -> PyResult<()> {
+        // (Binary protocols write 32-bit values in `save_long`.)
+        if overflow == 0 && !self.bin && value >= i32::MIN as i64 && value <= i32::MAX as i64 {
+            self.out.write(format!("I{}\n", value).as_bytes());
             return Ok(());
         }
 
@@ -424,19 +472,24 @@ impl<'m> Saver<'m> {
         Ok(())
     }
 
+    #[inline(always)]
     fn save_float(&mut self, obj: &Obj) -> PyResult<()> {
-        let x = obj.float_value();
         if self.bin {
-            let b = x.to_be_bytes();
+            let b = obj.float_value().to_be_bytes();
             self.out
-                .write(&[BINFLOAT, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-        } else {
-            let repr = obj.repr()?;
-            let text = repr.str_utf8()?.to_vec();
-            self.out.write_byte(FLOAT);
-            self.out.write(&text);
-            self.out.write_byte(b'\n');
+                .write_array([BINFLOAT, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+            return Ok(());
         }
+        self.save_float_text(obj)
+    }
+
+    #[inline(never)]
+    fn save_float_text(&mut self, obj: &Obj) -> PyResult<()> {
+        let repr = obj.repr()?;
+        let text = repr.str_utf8()?.to_vec();
+        self.out.write_byte(FLOAT);
+        self.out.write(&text);
+        self.out.write_byte(b'\n');
         Ok(())
     }
 
@@ -609,7 +662,7 @@ impl<'m> Saver<'m> {
     fn save_tuple_items(&mut self, obj: &Obj, len: usize) -> PyResult<()> {
         for i in 0..len {
             match obj.tuple_get(i) {
-                Some(item) => self.save(&item, false)?,
+                Some(item) => self.save_item(&item)?,
                 None => {
                     return Err(PyRuntimeError::new_err(
                         "tuple changed size during pickling",
@@ -734,7 +787,7 @@ impl<'m> Saver<'m> {
                     Some(item) => item,
                     None => break,
                 };
-                self.save(&item, false)?;
+                self.save_item(&item)?;
                 total += 1;
                 this_batch += 1;
                 if this_batch == BATCHSIZE {
@@ -877,8 +930,8 @@ impl<'m> Saver<'m> {
             let mut i = 0;
             self.out.write_byte(MARK);
             while let Some((k, v)) = obj.dict_next(&mut pos) {
-                self.save(&k, false)?;
-                self.save(&v, false)?;
+                self.save_item(&k)?;
+                self.save_item(&v)?;
                 i += 1;
                 if i == BATCHSIZE {
                     break;

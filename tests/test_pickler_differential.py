@@ -731,3 +731,180 @@ def test_gc_collects_pickler_cycles():
     del h, p
     gc.collect()
     assert ref_to_h() is None
+
+
+# ---- instances of plain classes (pickled without calling object.__reduce_ex__) ----
+
+
+class PlainBase:
+    pass
+
+
+class PlainChild(PlainBase):
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+class PlainWithGetattr:
+    def __getattr__(self, name):
+        raise AttributeError(name)
+
+
+class PlainWithClassProperty:
+    @property
+    def __class__(self):
+        return PlainBase
+
+
+class PlainMeta(type):
+    pass
+
+
+class PlainWithMeta(metaclass=PlainMeta):
+    pass
+
+
+class PlainSlotsAndDict:
+    __slots__ = ("__dict__", "s")
+
+
+class PlainSlotsDictOnly:
+    __slots__ = ("__dict__",)
+
+
+class PlainNoWeakref:
+    __slots__ = ("__dict__",)
+
+
+class PlainListSub(list):
+    pass
+
+
+class PlainDictSub(dict):
+    pass
+
+
+class PlainMutator:
+    """Its reducer changes PlainChild mid-pickling: later instances must see the change."""
+
+    def __reduce__(self):
+        PlainChild.__reduce__ = lambda self: (PlainBase, ())
+        return (PlainMutator, ())
+
+
+def _plain_instances():
+    empty = PlainBase()
+    child = PlainChild(a=1, b="x", c=[1, 2], d=None)
+    shadow_reduce_ex = PlainChild(__reduce_ex__=lambda proto: (PlainBase, ()))
+    shadow_reduce = PlainChild(__reduce__=lambda: (PlainBase, ()))
+    shadow_getstate = PlainChild(__getstate__=lambda: {"g": 1})
+    recursive = PlainChild()
+    recursive.me = recursive
+    sd = PlainSlotsAndDict()
+    sd.s = 1
+    sd.d = 2
+    so = PlainSlotsDictOnly()
+    so.x = 1
+    nw = PlainNoWeakref()
+    pl = PlainListSub([1, 2])
+    pl.attr = 3
+    pdict = PlainDictSub(a=1)
+    pdict.attr = 4
+    ga = PlainWithGetattr()
+    ga.x = 1
+    meta = PlainWithMeta()
+    meta.y = 2
+    return [empty, child, child, child.__dict__, shadow_reduce_ex, shadow_reduce, shadow_getstate,
+            recursive, sd, so, nw, pl, pdict, ga, meta, [PlainBase() for _ in range(3)]]
+
+
+@pytest.mark.parametrize("proto", PROTOCOLS)
+def test_plain_instances(proto):
+    assert_same(_plain_instances(), proto)
+    assert_same(PlainWithClassProperty(), proto)
+
+
+def test_plain_instances_fast_mode_and_hooks():
+    objs = _plain_instances()[:4]
+    for proto in PROTOCOLS:
+        for fast in (False, True):
+            exp_file, got_file = io.BytesIO(), io.BytesIO()
+            exp_p, got_p = ref.Pickler(exp_file, proto), ours.Pickler(got_file, proto)
+            exp_p.fast = got_p.fast = fast
+            exp_p.dump(objs[:2])
+            got_p.dump(objs[:2])
+            assert got_file.getvalue() == exp_file.getvalue()
+
+    class Persist:
+        @staticmethod
+        def persistent_id(obj):
+            return "pid" if obj == {"a": 1, "b": "x", "c": [1, 2], "d": None} else None
+
+    class Override:
+        @staticmethod
+        def reducer_override(obj):
+            return NotImplemented
+
+    for mixin in (Persist, Override):
+        for proto in (2, 4, 5):
+            exp_file, got_file = io.BytesIO(), io.BytesIO()
+            exp_cls = type("E", (mixin, ref.Pickler), {})
+            got_cls = type("G", (mixin, ours.Pickler), {})
+            exp_cls(exp_file, proto).dump(objs)
+            got_cls(got_file, proto).dump(objs)
+            assert got_file.getvalue() == exp_file.getvalue()
+
+
+def test_plain_class_changed_while_pickling():
+    try:
+        for proto in PROTOCOLS:
+            if "__reduce__" in PlainChild.__dict__:
+                del PlainChild.__reduce__
+            expected = ref.dumps([PlainChild(a=1), PlainMutator(), PlainChild(a=2)], proto)
+            del PlainChild.__reduce__
+            got = ours.dumps([PlainChild(a=1), PlainMutator(), PlainChild(a=2)], proto)
+            assert got == expected
+    finally:
+        if "__reduce__" in PlainChild.__dict__:
+            del PlainChild.__reduce__
+
+
+def test_plain_slotnames_and_copyreg_changes():
+    class Late:
+        pass
+
+    Late.__qualname__ = Late.__name__ = "PlainLate"
+    globals()["PlainLate"] = Late
+    try:
+        # First pickling computes and caches __slotnames__ through copyreg.
+        assert "__slotnames__" not in Late.__dict__
+        obj = Late()
+        obj.v = 1
+        for proto in PROTOCOLS:
+            assert_same([obj, Late()], proto)
+        Late.__slotnames__ = ["v"]
+        for proto in PROTOCOLS:
+            assert_same([obj], proto)
+        Late.__slotnames__ = []
+        original = copyreg.__newobj__
+
+        def replacement(cls, *args):
+            return cls.__new__(cls, *args)
+
+        copyreg.__newobj__ = replacement
+        try:
+            for proto in PROTOCOLS:
+                assert_same([obj], proto)
+            replacement.__name__ = "__newobj__"
+            for proto in PROTOCOLS:
+                assert_same([obj], proto)
+        finally:
+            copyreg.__newobj__ = original
+        original.__name__ = "renamed"
+        try:
+            for proto in PROTOCOLS:
+                assert_same([obj], proto)
+        finally:
+            original.__name__ = "__newobj__"
+    finally:
+        del globals()["PlainLate"]

@@ -9,6 +9,7 @@
 
 pub mod globals;
 mod memo;
+mod plain;
 mod save;
 mod writer;
 

@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 
 use super::globals::{globals, tp_name};
 use super::memo::Memo;
+use super::plain::{Plain, PlainTypes};
 use super::writer::{Payload, Writer, FRAME_SIZE_TARGET};
 use crate::errors;
 use crate::ffi::pickling::{self as pk, HeldBytes};
@@ -52,6 +53,7 @@ pub struct Saver<'m> {
     depth_limit: usize,
     /// Saving stops (RecursionError) when the stack pointer goes below this address.
     stack_floor: usize,
+    plain_types: PlainTypes,
 }
 
 fn recursion_error() -> PyErr {
@@ -73,6 +75,7 @@ impl<'m> Saver<'m> {
             depth: 0,
             depth_limit: ffi::recursion_limit(),
             stack_floor: pk::stack_floor(STACK_RED_ZONE),
+            plain_types: PlainTypes::default(),
         }
     }
 
@@ -330,6 +333,8 @@ impl<'m> Saver<'m> {
             func.call_one(obj)?
         } else if type_obj.type_is_subtype(types::type_().addr()) {
             return self.save_global(obj, None);
+        } else if let Plain::State(state) = self.plain_check(obj, &type_obj)? {
+            return self.save_plain(obj, &type_obj, state);
         } else if let Some(reduce_ex) = obj.getattr_opt(&g.names.reduce_ex)? {
             reduce_ex.call_one(&ffi::new_int(self.proto as i64)?)?
         } else if let Some(reduce) = obj.getattr_opt(&g.names.reduce)? {
@@ -342,6 +347,30 @@ impl<'m> Saver<'m> {
             )));
         };
         self.save_reduce_value(obj, value)
+    }
+
+    fn plain_check(&mut self, obj: &Obj, type_obj: &Obj) -> PyResult<Plain> {
+        if self.proto < 2 {
+            return Ok(Plain::No);
+        }
+        self.plain_types.check(obj, type_obj)
+    }
+
+    /// What `save_reduce` does with `(copyreg.__newobj__, (cls,), state, None, None)`.
+    fn save_plain(&mut self, obj: &Obj, cls: &Obj, state: Option<Obj>) -> PyResult<()> {
+        self.save(cls, false)?;
+        self.save(&ffi::new_tuple(vec![])?, false)?;
+        self.out.write_byte(NEWOBJ);
+        if self.memo.contains(obj) {
+            self.out.write_byte(POP);
+            return self.memo_get(obj);
+        }
+        self.memo_put(obj)?;
+        if let Some(state) = state {
+            self.save(&state, false)?;
+            self.out.write_byte(BUILD);
+        }
+        Ok(())
     }
 
     /// What a reducer returned: a global name (str) or a reduce tuple.

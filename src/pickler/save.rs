@@ -614,7 +614,7 @@ impl<'m> Saver<'m> {
         }
         let mut in_band = true;
         if let Some(callback) = self.hooks.buffer_callback.clone() {
-            in_band = callback.call1(obj)?.is_true()?;
+            in_band = callback.call_one(obj)?.is_true()?;
         }
         if in_band {
             let data = view.as_slice();

@@ -908,3 +908,19 @@ def test_plain_slotnames_and_copyreg_changes():
             original.__name__ = "__newobj__"
     finally:
         del globals()["PlainLate"]
+
+
+def test_large_picklebuffer_in_band_file_and_memory():
+    # A PickleBuffer over bytes is kept by reference in memory; file.write() still gets the
+    # PickleBuffer object itself, as from the C pickler.
+    for payload in (b"p" * 200000, bytearray(b"q" * 200000), memoryview(b"r" * 300000)[1000:250000]):
+        exp_pb, got_pb = ref.PickleBuffer(payload), ours.PickleBuffer(payload)
+        assert ours.dumps([got_pb, b"x", got_pb], 5) == ref.dumps([exp_pb, b"x", exp_pb], 5)
+        exp_file, got_file = RecordingFile(), RecordingFile()
+        exp_types, got_types = [], []
+        exp_file.write = lambda data, f=exp_file: exp_types.append(type(data).__name__) or RecordingFile.write(f, data)
+        got_file.write = lambda data, f=got_file: got_types.append(type(data).__name__) or RecordingFile.write(f, data)
+        ref.Pickler(exp_file, 5).dump([exp_pb, b"x", exp_pb])
+        ours.Pickler(got_file, 5).dump([got_pb, b"x", got_pb])
+        assert got_file.chunks == exp_file.chunks
+        assert got_types == exp_types

@@ -39,6 +39,17 @@ impl HeldBytes {
             len: data.len(),
         }
     }
+    /// Part of the content of an exact `bytes` object `owner` (`data` must point into it).
+    pub fn of_bytes_part(owner: Obj, data: &[u8]) -> HeldBytes {
+        let whole = owner.bytes_data();
+        let owner_is_bytes = whole.as_ptr() == data.as_ptr() && whole.len() == data.len();
+        HeldBytes {
+            owner,
+            owner_is_bytes,
+            ptr: data.as_ptr(),
+            len: data.len(),
+        }
+    }
     pub fn len(&self) -> usize {
         self.len
     }

@@ -620,8 +620,14 @@ impl<'m> Saver<'m> {
             let data = view.as_slice();
             if view.readonly() {
                 let (header, n) = self.bytes_header(data.len())?;
-                self.out
-                    .write_with_payload(&header[..n], Payload::Borrowed { data, obj })?;
+                let payload = match view.immutable_exporter() {
+                    Some(bytes) if data.len() >= FRAME_SIZE_TARGET => Payload::Shared {
+                        held: HeldBytes::of_bytes_part(bytes, data),
+                        obj,
+                    },
+                    _ => Payload::Borrowed { data, obj },
+                };
+                self.out.write_with_payload(&header[..n], payload)?;
             } else {
                 let header = Self::bytearray8_header(data.len());
                 self.out

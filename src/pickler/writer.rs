@@ -29,6 +29,9 @@ pub enum Payload<'a> {
     /// Memory that may change once Python code runs again (bytearray, buffer exports): copied in
     /// memory mode; in file mode `obj` itself is given to `file.write`.
     Borrowed { data: &'a [u8], obj: &'a Obj },
+    /// Immutable memory reached through `obj` (a PickleBuffer over a bytes object): kept by
+    /// reference in memory mode; in file mode `obj` itself is given to `file.write`.
+    Shared { held: HeldBytes, obj: &'a Obj },
 }
 
 impl Payload<'_> {
@@ -36,6 +39,7 @@ impl Payload<'_> {
         match self {
             Payload::Held(h) => h.as_slice(),
             Payload::Borrowed { data, .. } => data,
+            Payload::Shared { held, .. } => held.as_slice(),
         }
     }
 }
@@ -186,13 +190,13 @@ impl Writer {
                 let obj = match &payload {
                     Payload::Held(h) if h.owner_is_bytes => h.owner().clone(),
                     Payload::Held(h) => ffi::new_bytes(h.as_slice())?,
-                    Payload::Borrowed { obj, .. } => (*obj).clone(),
+                    Payload::Borrowed { obj, .. } | Payload::Shared { obj, .. } => (*obj).clone(),
                 };
                 write.call1(&obj).map(|_| ())
             })
         } else {
             match payload {
-                Payload::Held(h) => {
+                Payload::Held(h) | Payload::Shared { held: h, .. } => {
                     let before = std::mem::take(&mut self.buf);
                     self.buf.reserve(4096);
                     self.segments.push(Segment::Owned(before));

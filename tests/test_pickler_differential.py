@@ -924,3 +924,95 @@ def test_large_picklebuffer_in_band_file_and_memory():
         ours.Pickler(got_file, 5).dump([got_pb, b"x", got_pb])
         assert got_file.chunks == exp_file.chunks
         assert got_types == exp_types
+
+
+class _ChangesPlainChild:
+    """Sets PlainChild.__getstate__ when called; used from hooks the picklers run mid-dump."""
+
+    def __init__(self, at_call):
+        self.calls = 0
+        self.at_call = at_call
+
+    def __call__(self, *args):
+        self.calls += 1
+        if self.calls == self.at_call:
+            PlainChild.__getstate__ = lambda self: {"changed": True}
+
+
+def _without_getstate():
+    if "__getstate__" in PlainChild.__dict__:
+        del PlainChild.__getstate__
+
+
+def _dump_both_to_files(objects_factory, make_pickler, proto=5):
+    """make_pickler(module, file, proto) -> a Pickler of `module` writing to `file`."""
+    outputs = []
+    for module in (ref, ours):
+        _without_getstate()
+        objs = objects_factory()
+        f = RecordingFile()
+        make_pickler(module, f, proto).dump(objs)
+        outputs.append(f.chunks)
+    _without_getstate()
+    return outputs
+
+
+def _plain_pickler(module, f, proto):
+    return module.Pickler(f, proto)
+
+
+def test_plain_class_changed_by_file_write():
+    def make(module, f, proto):
+        change = _ChangesPlainChild(1)
+        original = f.write
+        f.write = lambda data: (change(), original(data))[1]
+        return module.Pickler(f, proto)
+
+    factory = lambda: [PlainChild(i=i, s="x" * 50) for i in range(5000)]  # noqa: E731
+    exp, got = _dump_both_to_files(factory, make)
+    assert got == exp
+    assert b"changed" in b"".join(exp)
+
+
+def test_plain_class_changed_by_persistent_id_and_reducer_override():
+    factory = lambda: [PlainChild(i=i) for i in range(10)]  # noqa: E731
+    for attr in ("persistent_id", "reducer_override"):
+
+        def make(module, f, proto, attr=attr):
+            change = _ChangesPlainChild(8)
+
+            def hook(self, obj):
+                change()
+                return None if attr == "persistent_id" else NotImplemented
+
+            return type("P", (module.Pickler,), {attr: hook})(f, proto)
+
+        exp, got = _dump_both_to_files(factory, make)
+        assert got == exp
+        assert b"changed" in b"".join(exp)
+
+
+class _ChangesOnRelease:
+    """An empty iterator (never memoized) that changes PlainChild when the pickler drops it."""
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        raise StopIteration
+
+    def __del__(self):
+        PlainChild.__getstate__ = lambda self: {"released": True}
+
+
+class _ReducesToTemporary:
+    def __reduce__(self):
+        return (PlainBase, (), None, _ChangesOnRelease())
+
+
+def test_plain_class_changed_when_a_reduce_result_is_released():
+    factory = lambda: [PlainChild(a=1), _ReducesToTemporary(), PlainChild(a=2)]  # noqa: E731
+    for proto in (2, 4):
+        exp, got = _dump_both_to_files(factory, _plain_pickler, proto)
+        assert got == exp
+        assert b"released" in b"".join(exp)

@@ -5,9 +5,11 @@
 //! `(copyreg.__newobj__, (type(obj),), state, None, None)` with `state` the instance `__dict__`
 //! (None when empty). Building that tuple through the C-level method costs more than the rest of
 //! pickling such an object, so when every condition below holds the pickler uses the state directly
-//! and emits what the reduce tuple would have produced. Each condition is re-checked for every
-//! object (classes and `copyreg` can change while pickling runs); only facts fixed when a class is
-//! created (its memory layout) are remembered, per dump, while holding the class.
+//! and emits what the reduce tuple would have produced. Facts fixed when a class is created (its
+//! memory layout) are remembered for the dump; what can change (class attributes, `copyreg`) is
+//! remembered only until Python code next gets a chance to run: the pickler reports every such
+//! chance (hooks, reducers, global lookups, file writes) and the checks are then made again.
+//! Instance attributes are checked for every object.
 //!
 //! The conditions, each mirroring a step of `object.__reduce_ex__` / `reduce_newobj`:
 //! - the metaclass is exactly `type`, and every class of the MRO but the final `object` is a
@@ -20,9 +22,8 @@
 //!   "cannot pickle" size check passes), and its own `__slotnames__` cache exists and is empty or
 //!   None (otherwise `copyreg._slotnames` must run, or slot values join the state);
 //! - `copyreg` in `sys.modules` still has the original `__newobj__`, still named `__newobj__`;
-//! - the instance dict does not shadow `__reduce_ex__` or `__getstate__` (the C code looks up
-//!   `__reduce_ex__`, `__reduce__` and `__getstate__` on the instance, in that order; the same
-//!   dict lookups are made here).
+//! - the instance dict does not shadow `__reduce_ex__` or `__getstate__` (the C code looks them
+//!   up on the instance).
 
 use once_cell::sync::OnceCell;
 use pyo3::prelude::*;
@@ -33,7 +34,7 @@ use crate::ffi::{self, types, Obj};
 struct PlainGlobals {
     /// Names that, defined by a class of the MRO, take an object off the plain path.
     class_names: Vec<Obj>,
-    instance_names: [Obj; 3],
+    instance_names: [Obj; 2],
     mro: Obj,
     dict: Obj,
     slotnames: Obj,
@@ -52,7 +53,8 @@ struct PlainGlobals {
 static PLAIN: OnceCell<GilBound<PlainGlobals>> = OnceCell::new();
 
 fn build(py: Python) -> PyResult<PlainGlobals> {
-    let s = ffi::new_str;
+    // Interned, like attribute names in code, so dict lookups match by identity.
+    let s = |name: &str| ffi::new_str(name).map(ffi::intern_in_place);
     let class_names = [
         "__reduce_ex__",
         "__reduce__",
@@ -70,7 +72,7 @@ fn build(py: Python) -> PyResult<PlainGlobals> {
     let object_basicsize = types::object().as_obj().getattr(&basicsize)?.as_ssize()?;
     Ok(PlainGlobals {
         class_names,
-        instance_names: [s("__reduce_ex__")?, s("__reduce__")?, s("__getstate__")?],
+        instance_names: [s("__reduce_ex__")?, s("__getstate__")?],
         mro: s("__mro__")?,
         dict: s("__dict__")?,
         slotnames: s("__slotnames__")?,
@@ -99,10 +101,18 @@ pub enum Plain {
     State(Option<Obj>),
 }
 
-/// Per-dump memory of class layouts (classes are held, so their addresses stay theirs).
+/// Per-dump memory: class layouts (fixed for a class's lifetime), and which classes, and
+/// whether `copyreg`, passed the other checks since Python code last had a chance to run (classes
+/// are held, so their addresses stay theirs).
 #[derive(Default)]
 pub struct PlainTypes {
     layouts: Vec<(Obj, bool)>,
+    /// Bumped by the pickler whenever Python code may have run.
+    generation: u64,
+    /// Classes whose MRO and `__slotnames__` passed, with the stamp they passed at.
+    verified: Vec<(Obj, u64)>,
+    /// The stamp at which `copyreg.__newobj__` last passed.
+    copyreg_verified: Option<u64>,
 }
 
 const MAX_REMEMBERED: usize = 64;
@@ -120,8 +130,17 @@ impl PlainTypes {
         Ok(ok)
     }
 
+    /// Called by the pickler when Python code (a hook, a reducer, an attribute lookup on an
+    /// arbitrary object, a `file.write`, or the release of an object such code returned) may
+    /// have run since the last check: classes and `copyreg` may have changed.
+    #[inline]
+    pub fn python_may_have_run(&mut self) {
+        self.generation += 1;
+    }
+
     /// The state `object.__reduce_ex__` would return for `obj` (protocol 2+), if `obj` is plain.
-    pub fn check(&mut self, obj: &Obj, type_obj: &Obj) -> PyResult<Plain> {
+    /// `external_calls` counts Python calls made outside the pickler's knowledge (file writes).
+    pub fn check(&mut self, obj: &Obj, type_obj: &Obj, external_calls: u64) -> PyResult<Plain> {
         if !type_obj.is_exact_type(types::type_()) {
             return Ok(Plain::No);
         }
@@ -129,19 +148,31 @@ impl PlainTypes {
         if !self.layout_ok(g, type_obj)? {
             return Ok(Plain::No);
         }
-        if !mro_is_plain(g, type_obj)? {
-            return Ok(Plain::No);
+        let stamp = self.generation.wrapping_add(external_calls);
+        let known = self.verified.iter().position(|(t, _)| t.is(type_obj));
+        let fresh = matches!(known, Some(i) if self.verified[i].1 == stamp);
+        if !fresh {
+            if !mro_is_plain(g, type_obj)? {
+                return Ok(Plain::No);
+            }
+            match known {
+                Some(i) => self.verified[i].1 = stamp,
+                None if self.verified.len() < MAX_REMEMBERED => {
+                    self.verified.push((type_obj.clone(), stamp))
+                }
+                None => {}
+            }
         }
-        if !copyreg_newobj_is_original(g)? {
-            return Ok(Plain::No);
+        if self.copyreg_verified != Some(stamp) {
+            if !copyreg_newobj_is_original(g)? {
+                return Ok(Plain::No);
+            }
+            self.copyreg_verified = Some(stamp);
         }
+        // Instance attributes that would replace the methods object.__reduce_ex__ relies on.
         let dict = obj.generic_get_dict()?;
-        let [reduce_ex, reduce, getstate] = &g.instance_names;
-        if dict.dict_get(reduce_ex)?.is_some() {
-            return Ok(Plain::No);
-        }
-        dict.dict_get(reduce)?;
-        if dict.dict_get(getstate)?.is_some() {
+        let [reduce_ex, getstate] = &g.instance_names;
+        if dict.dict_get(reduce_ex)?.is_some() || dict.dict_get(getstate)?.is_some() {
             return Ok(Plain::No);
         }
         Ok(Plain::State(if dict.dict_len() > 0 {

@@ -306,9 +306,11 @@ impl<'m> Saver<'m> {
 
         // reducer_override comes before the type/function special cases and the reduce protocol.
         if let Some(hook) = self.hooks.reducer_override.clone() {
-            let value = hook.call_one(obj)?;
-            if !value.is(g.not_implemented()) {
-                return self.save_reduce_value(obj, value);
+            self.foreign_code();
+            let result = self.save_by_hook(obj, &hook);
+            self.foreign_code();
+            if let Some(done) = result? {
+                return Ok(done);
             }
         }
 
@@ -323,18 +325,52 @@ impl<'m> Saver<'m> {
         let type_obj = obj.type_obj();
         let reduce_func = match &self.hooks.dispatch_table {
             None => g.dispatch_table().dict_get(&type_obj)?,
-            Some(table) => match table.get_item(&type_obj) {
-                Ok(f) => Some(f),
-                Err(e) if pk::is_key_error(&e) => None,
-                Err(e) => return Err(e),
-            },
+            Some(table) => {
+                let table = table.clone();
+                self.foreign_code();
+                let found = match table.get_item(&type_obj) {
+                    Ok(f) => Some(f),
+                    Err(e) if pk::is_key_error(&e) => None,
+                    Err(e) => return Err(e),
+                };
+                self.foreign_code();
+                found
+            }
         };
+        if reduce_func.is_none() {
+            if type_obj.type_is_subtype(types::type_().addr()) {
+                return self.save_global(obj, None);
+            }
+            if let Plain::State(state) = self.plain_check(obj, &type_obj)? {
+                return self.save_plain(obj, &type_obj, state);
+            }
+        }
+        self.foreign_code();
+        let result = self.save_by_reduce(obj, &type_obj, reduce_func);
+        self.foreign_code();
+        result
+    }
+
+    /// `reducer_override(obj)`: `Some(())` when it handled the object.
+    fn save_by_hook(&mut self, obj: &Obj, hook: &Obj) -> PyResult<Option<()>> {
+        let value = hook.call_one(obj)?;
+        if value.is(globals().not_implemented()) {
+            return Ok(None);
+        }
+        self.save_reduce_value(obj, value).map(Some)
+    }
+
+    /// The reduce protocol: the dispatch table's function, else `__reduce_ex__(proto)`, else
+    /// `__reduce__()`.
+    fn save_by_reduce(
+        &mut self,
+        obj: &Obj,
+        type_obj: &Obj,
+        reduce_func: Option<Obj>,
+    ) -> PyResult<()> {
+        let g = globals();
         let value = if let Some(func) = reduce_func {
             func.call_one(obj)?
-        } else if type_obj.type_is_subtype(types::type_().addr()) {
-            return self.save_global(obj, None);
-        } else if let Plain::State(state) = self.plain_check(obj, &type_obj)? {
-            return self.save_plain(obj, &type_obj, state);
         } else if let Some(reduce_ex) = obj.getattr_opt(&g.names.reduce_ex)? {
             reduce_ex.call_one(&ffi::new_int(self.proto as i64)?)?
         } else if let Some(reduce) = obj.getattr_opt(&g.names.reduce)? {
@@ -342,18 +378,27 @@ impl<'m> Saver<'m> {
         } else {
             return Err(errors::pickling(format!(
                 "can't pickle '{}' object: {}",
-                tp_name(&type_obj),
+                tp_name(type_obj),
                 obj.repr_string()
             )));
         };
         self.save_reduce_value(obj, value)
     }
 
+    /// Marks that Python code may have run (hooks, reducers, attribute lookups on arbitrary
+    /// objects, or objects they returned being released): what the plain-object path verified
+    /// about classes must be checked again.
+    #[inline]
+    fn foreign_code(&mut self) {
+        self.plain_types.python_may_have_run();
+    }
+
     fn plain_check(&mut self, obj: &Obj, type_obj: &Obj) -> PyResult<Plain> {
         if self.proto < 2 {
             return Ok(Plain::No);
         }
-        self.plain_types.check(obj, type_obj)
+        let stamp = self.out.python_calls();
+        self.plain_types.check(obj, type_obj, stamp)
     }
 
     /// What `save_reduce` does with `(copyreg.__newobj__, (cls,), state, None, None)`.
@@ -388,6 +433,13 @@ impl<'m> Saver<'m> {
 
     /// Returns true when a persistent id was written for `obj`.
     fn save_pers(&mut self, obj: &Obj) -> PyResult<bool> {
+        self.foreign_code();
+        let result = self.save_pers_inner(obj);
+        self.foreign_code();
+        result
+    }
+
+    fn save_pers_inner(&mut self, obj: &Obj) -> PyResult<bool> {
         let func = match &self.hooks.pers_func {
             Some(f) => f.clone(),
             None => return Ok(false),
@@ -598,6 +650,13 @@ impl<'m> Saver<'m> {
     }
 
     fn save_picklebuffer(&mut self, obj: &Obj) -> PyResult<()> {
+        self.foreign_code();
+        let result = self.save_picklebuffer_inner(obj);
+        self.foreign_code();
+        result
+    }
+
+    fn save_picklebuffer_inner(&mut self, obj: &Obj) -> PyResult<()> {
         if self.proto < 5 {
             let msg = if ffi::version::running() >= (3, 13) {
                 "PickleBuffer can only be pickled with protocol >= 5"
@@ -1112,6 +1171,13 @@ impl<'m> Saver<'m> {
     }
 
     fn save_global(&mut self, obj: &Obj, name: Option<Obj>) -> PyResult<()> {
+        self.foreign_code();
+        let result = self.save_global_inner(obj, name);
+        self.foreign_code();
+        result
+    }
+
+    fn save_global_inner(&mut self, obj: &Obj, name: Option<Obj>) -> PyResult<()> {
         let g = globals();
         let mut global_name = match name {
             Some(n) => n,
@@ -1307,6 +1373,13 @@ impl<'m> Saver<'m> {
     /// Saves `obj` from the 2..6-tuple its reducer returned; `obj` is None when the result must
     /// not be memoized.
     pub fn save_reduce(&mut self, args: &Obj, obj: Option<&Obj>) -> PyResult<()> {
+        self.foreign_code();
+        let result = self.save_reduce_inner(args, obj);
+        self.foreign_code();
+        result
+    }
+
+    fn save_reduce_inner(&mut self, args: &Obj, obj: Option<&Obj>) -> PyResult<()> {
         let size = args.tuple_len();
         if !(2..=6).contains(&size) {
             return Err(errors::pickling(

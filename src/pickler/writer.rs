@@ -61,6 +61,8 @@ pub struct Writer {
     /// never check for it.
     frame_limit: usize,
     file_write: Option<Obj>,
+    /// Number of `file.write` calls made (Python code that may change anything).
+    file_writes: u64,
     segments: Vec<Segment>,
 }
 
@@ -75,8 +77,15 @@ impl Writer {
             frame_start: 0,
             frame_limit: NO_FRAME,
             file_write,
+            file_writes: 0,
             segments: Vec::new(),
         }
+    }
+
+    /// How many times Python code was called to write output so far.
+    #[inline]
+    pub fn python_calls(&self) -> u64 {
+        self.file_writes
     }
 
     /// Turns framing on (opening a frame) or off (the open frame must have been committed).
@@ -168,6 +177,7 @@ impl Writer {
         if let Some(write) = &self.file_write {
             let chunk = ffi::new_bytes(&self.buf)?;
             self.buf.clear();
+            self.file_writes += 1;
             write.call1(&chunk)?;
         }
         Ok(())
@@ -192,6 +202,7 @@ impl Writer {
                     Payload::Held(h) => ffi::new_bytes(h.as_slice())?,
                     Payload::Borrowed { obj, .. } | Payload::Shared { obj, .. } => (*obj).clone(),
                 };
+                self.file_writes += 1;
                 write.call1(&obj).map(|_| ())
             })
         } else {

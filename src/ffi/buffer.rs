@@ -72,6 +72,22 @@ impl BufferView {
     }
 }
 
+impl BufferView {
+    /// The exporting object when it is an exact `bytes` object, whose memory never changes.
+    pub fn immutable_exporter(&self) -> Option<Obj> {
+        let exporter = self.view.obj;
+        if exporter.is_null() {
+            return None;
+        }
+        let exporter = Obj::from_borrowed(exporter);
+        if exporter.is_exact_type(super::types::bytes()) {
+            Some(exporter)
+        } else {
+            None
+        }
+    }
+}
+
 impl Drop for BufferView {
     fn drop(&mut self) {
         unsafe { raw::PyBuffer_Release(&mut *self.view) }

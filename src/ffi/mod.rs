@@ -5,6 +5,7 @@
 //! same signature by every CPython >= 3.6 are declared in [`raw`]; see ARCHITECTURE.md for the policy.
 
 pub mod buffer;
+pub mod fastcall;
 mod layout37;
 pub mod picklebuffer;
 pub mod pickling;

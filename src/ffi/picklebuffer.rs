@@ -67,17 +67,24 @@ unsafe extern "C" fn pb_new(
     kwds: *mut PyObject,
 ) -> *mut PyObject {
     let mut wrapped: *mut PyObject = ptr::null_mut();
-    // One positional-only argument (an empty keyword name means positional-only).
-    let mut keywords: [*mut c_char; 2] = [c"".as_ptr() as *mut c_char, ptr::null_mut()];
-    if ffi::PyArg_ParseTupleAndKeywords(
-        args,
-        kwds,
-        c"O:PickleBuffer".as_ptr(),
-        keywords.as_mut_ptr(),
-        &mut wrapped as *mut *mut PyObject,
-    ) == 0
-    {
-        return ptr::null_mut();
+    let no_keywords = kwds.is_null() || ffi::PyDict_Size(kwds) == 0;
+    if no_keywords && ffi::PyTuple_Size(args) == 1 {
+        // The usual call, PickleBuffer(obj).
+        wrapped = ffi::PyTuple_GetItem(args, 0);
+    } else {
+        // One positional-only argument (an empty keyword name means positional-only); this
+        // also gives the errors for other calls.
+        let mut keywords: [*mut c_char; 2] = [c"".as_ptr() as *mut c_char, ptr::null_mut()];
+        if ffi::PyArg_ParseTupleAndKeywords(
+            args,
+            kwds,
+            c"O:PickleBuffer".as_ptr(),
+            keywords.as_mut_ptr(),
+            &mut wrapped as *mut *mut PyObject,
+        ) == 0
+        {
+            return ptr::null_mut();
+        }
     }
     // Zero-filled and GC-tracked: `view.obj` is NULL until the view is acquired.
     let obj = ffi::PyType_GenericAlloc(subtype, 0);

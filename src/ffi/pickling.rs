@@ -33,6 +33,17 @@ impl HeldBytes {
             len: data.len(),
         }
     }
+    /// Part of the content of an exact `bytes` object `owner` (`data` must point into it).
+    pub fn of_bytes_part(owner: Obj, data: &[u8]) -> HeldBytes {
+        let whole = owner.bytes_data();
+        let owner_is_bytes = whole.as_ptr() == data.as_ptr() && whole.len() == data.len();
+        HeldBytes {
+            owner,
+            owner_is_bytes,
+            ptr: data.as_ptr(),
+            len: data.len(),
+        }
+    }
     pub fn len(&self) -> usize {
         self.len
     }
@@ -540,6 +551,34 @@ pub fn stack_floor(red_zone: usize) -> usize {
     match stack_low() {
         0 | 1 => 0,
         low => low + red_zone,
+    }
+}
+
+/// Whether a type is a subclass of list or dict (from its flags).
+pub fn is_list_or_dict_subclass(type_obj: &Obj) -> bool {
+    let flags = unsafe { ffi::PyType_GetFlags(type_obj.as_ptr() as *mut ffi::PyTypeObject) };
+    flags & (ffi::Py_TPFLAGS_LIST_SUBCLASS | ffi::Py_TPFLAGS_DICT_SUBCLASS) != 0
+}
+
+/// The interpreter's module dict (what `sys.modules` is at start-up), borrowed.
+pub fn modules_dict() -> Obj {
+    Obj::from_borrowed(unsafe { ffi::PyImport_GetModuleDict() })
+}
+
+impl Obj {
+    /// The instance `__dict__` (created if missing), as `PyObject_GenericGetDict`.
+    pub fn generic_get_dict(&self) -> PyResult<Obj> {
+        Obj::from_owned(unsafe {
+            raw::PyObject_GenericGetDict(self.as_ptr(), std::ptr::null_mut())
+        })
+    }
+
+    /// `key in self` (`PySequence_Contains`).
+    pub fn contains(&self, key: &Obj) -> PyResult<bool> {
+        match unsafe { ffi::PySequence_Contains(self.as_ptr(), key.as_ptr()) } {
+            r if r < 0 => Err(fetch_error()),
+            r => Ok(r == 1),
+        }
     }
 }
 

@@ -33,4 +33,5 @@ extern "C" {
     pub fn PyObject_GetBuffer(obj: *mut PyObject, view: *mut PyBuffer, flags: c_int) -> c_int;
     pub fn PyBuffer_Release(view: *mut PyBuffer);
     pub fn PyBuffer_IsContiguous(view: *const PyBuffer, fort: c_char) -> c_int;
+    pub fn PyObject_GenericGetDict(obj: *mut PyObject, context: *mut c_void) -> *mut PyObject;
 }

@@ -23,6 +23,10 @@ pub struct Names {
     pub reducer_override: Obj,
     pub func: Obj,
     pub self_: Obj,
+    /// Interned keyword argument names (call sites pass interned names).
+    pub kw_protocol: Obj,
+    pub kw_fix_imports: Obj,
+    pub kw_buffer_callback: Obj,
 }
 
 pub struct Globals {
@@ -95,6 +99,9 @@ fn build(py: Python) -> PyResult<Globals> {
         reducer_override: s("reducer_override")?,
         func: s("__func__")?,
         self_: s("__self__")?,
+        kw_protocol: ffi::intern_in_place(s("protocol")?),
+        kw_fix_imports: ffi::intern_in_place(s("fix_imports")?),
+        kw_buffer_callback: ffi::intern_in_place(s("buffer_callback")?),
     };
     let builtins = py.import("builtins")?;
     let type_of =

@@ -9,6 +9,7 @@
 
 pub mod globals;
 mod memo;
+mod plain;
 mod save;
 mod writer;
 
@@ -21,6 +22,7 @@ use pyo3::types::{PyDict, PyTuple, PyType};
 
 use crate::args::Truth;
 use crate::errors;
+use crate::ffi::fastcall::{self, Fallback};
 use crate::ffi::pickling::{self as pk, IntSlot, MemberKind, ObjectSlot};
 use crate::ffi::type_refs::{self, InstanceType};
 use crate::ffi::{self, Obj};
@@ -67,7 +69,7 @@ fn parse_buffer_callback(callback: Option<&PyAny>, proto: u8) -> PyResult<Option
 
 /// Pickles `obj` into memory (or into `file_write` frame by frame) with no pickler object.
 fn run_dump(
-    obj: &PyAny,
+    obj: &Obj,
     proto: u8,
     fix_imports: bool,
     buffer_callback: Option<Obj>,
@@ -86,7 +88,7 @@ fn run_dump(
     };
     let to_file = file_write.is_some();
     let mut saver = Saver::new(settings, Writer::new(file_write), &mut memo, hooks);
-    saver.dump(&Obj::of(obj))?;
+    saver.dump(obj)?;
     if to_file {
         saver.out.flush_to_file()?;
         Ok(None)
@@ -116,10 +118,61 @@ fn dumps(
     let proto = parse_protocol(protocol)?;
     let fix = fix_imports.0;
     let callback = parse_buffer_callback(buffer_callback, proto)?;
-    match run_dump(obj, proto, fix, callback, None)? {
+    match run_dump(&Obj::of(obj), proto, fix, callback, None)? {
         Some(bytes) => Ok(bytes.into_py()),
         None => Ok(py.None()),
     }
+}
+
+/// `dumps` for the usual calls: one or two positional arguments, keywords among `protocol`,
+/// `fix_imports` (True or False) and `buffer_callback`; anything else goes to [`dumps`].
+fn dumps_fast(args: &[Obj], kwargs: &[(&Obj, &Obj)]) -> Result<PyResult<Obj>, Fallback> {
+    let (obj, mut protocol) = match args {
+        [obj] => (obj, None),
+        [obj, protocol] => (obj, Some(protocol)),
+        _ => return Err(Fallback),
+    };
+    let names = &globals().names;
+    let mut fix_imports = true;
+    let mut callback = None;
+    for (name, value) in kwargs {
+        if name.is(&names.kw_protocol) && protocol.is_none() {
+            protocol = Some(value);
+        } else if name.is(&names.kw_fix_imports) {
+            fix_imports = if value.is(&ffi::bool_obj(true)) {
+                true
+            } else if value.is(&ffi::bool_obj(false)) {
+                false
+            } else {
+                return Err(Fallback);
+            };
+        } else if name.is(&names.kw_buffer_callback) {
+            callback = Some(*value);
+        } else {
+            return Err(Fallback);
+        }
+    }
+    let proto = match protocol {
+        None => DEFAULT_PROTOCOL,
+        Some(p) if p.is_none() => DEFAULT_PROTOCOL,
+        Some(p) if p.is_exact_type(ffi::types::int()) => match p.as_ssize() {
+            Ok(v) if v < 0 => HIGHEST_PROTOCOL,
+            Ok(v) if v <= HIGHEST_PROTOCOL as isize => v as u8,
+            _ => return Err(Fallback),
+        },
+        Some(_) => return Err(Fallback),
+    };
+    let callback = match callback {
+        Some(c) if !c.is_none() => {
+            if proto < 5 {
+                return Err(Fallback);
+            }
+            Some(c.clone())
+        }
+        _ => None,
+    };
+    Ok(run_dump(obj, proto, fix_imports, callback, None)
+        .and_then(|bytes| bytes.ok_or_else(|| PyValueError::new_err("dumps produced no output"))))
 }
 
 /// dump(obj, file, protocol=None, *, fix_imports=True, buffer_callback=None)
@@ -144,7 +197,7 @@ fn dump(
     let fix = fix_imports.0;
     let write = file_write_method(file)?;
     let callback = parse_buffer_callback(buffer_callback, proto)?;
-    run_dump(obj, proto, fix, callback, Some(write)).map(|_| ())
+    run_dump(&Obj::of(obj), proto, fix, callback, Some(write)).map(|_| ())
 }
 
 /// Everything a Pickler holds besides its member slots.
@@ -524,6 +577,18 @@ pub fn register(py: Python, m: &PyModule) -> PyResult<()> {
     m.add_class::<PicklerMemoProxy>()?;
     m.add_function(wrap_pyfunction!(dump, m)?)?;
     m.add_function(wrap_pyfunction!(dumps, m)?)?;
+    // `dumps` itself is a function with a cheaper calling convention, handing unusual calls to
+    // the one above.
+    let module = Obj::of(m.as_ref());
+    let general = Obj::of(m.getattr("dumps")?);
+    let fast = fastcall::new_function::<0>(
+        &module,
+        c"dumps",
+        c"dumps(obj, protocol=None, *, fix_imports=True, buffer_callback=None)\n--\n\nReturn the pickled representation of the object as a bytes object.",
+        dumps_fast,
+        general,
+    )?;
+    m.add("dumps", fast.as_any(py))?;
 
     let ty: &PyType = py.get_type::<Pickler>();
     let ty_obj = Obj::of(ty);

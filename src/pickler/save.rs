@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 
 use super::globals::{globals, tp_name};
 use super::memo::Memo;
+use super::plain::{Plain, PlainTypes};
 use super::writer::{Payload, Writer, FRAME_SIZE_TARGET};
 use crate::errors;
 use crate::ffi::pickling::{self as pk, HeldBytes};
@@ -54,6 +55,7 @@ pub struct Saver<'m> {
     stack_floor: usize,
     /// The `pickle5` backport's PickleBuffer type on 3.6/3.7 when loaded (0 = none): pickled like ours.
     backport_pickle_buffer: usize,
+    plain_types: PlainTypes,
 }
 
 fn recursion_error() -> PyErr {
@@ -76,6 +78,7 @@ impl<'m> Saver<'m> {
             depth_limit: ffi::recursion_limit(),
             stack_floor: pk::stack_floor(STACK_RED_ZONE),
             backport_pickle_buffer: crate::buffer::backport_pickle_buffer_type(),
+            plain_types: PlainTypes::default(),
         }
     }
 
@@ -116,6 +119,7 @@ impl<'m> Saver<'m> {
 
     // ---- memo ----
 
+    #[inline(always)]
     fn memo_put(&mut self, obj: &Obj) -> PyResult<()> {
         if self.fast {
             return Ok(());
@@ -124,7 +128,14 @@ impl<'m> Saver<'m> {
         self.memo.insert(obj, idx);
         if self.proto >= 4 {
             self.out.write_byte(MEMOIZE);
-        } else if !self.bin {
+            return Ok(());
+        }
+        self.write_put(idx)
+    }
+
+    #[inline(never)]
+    fn write_put(&mut self, idx: usize) -> PyResult<()> {
+        if !self.bin {
             self.out.write(format!("p{}\n", idx).as_bytes());
         } else if idx < 256 {
             self.out.write(&[BINPUT, idx as u8]);
@@ -137,7 +148,17 @@ impl<'m> Saver<'m> {
         Ok(())
     }
 
+    #[inline(always)]
     fn write_memo_get(&mut self, idx: usize) -> PyResult<()> {
+        if self.bin && idx < 256 {
+            self.out.write_array([BINGET, idx as u8]);
+            return Ok(());
+        }
+        self.write_memo_get_other(idx)
+    }
+
+    #[inline(never)]
+    fn write_memo_get_other(&mut self, idx: usize) -> PyResult<()> {
         if !self.bin {
             self.out.write(format!("g{}\n", idx).as_bytes());
         } else if idx < 256 {
@@ -199,6 +220,29 @@ impl<'m> Saver<'m> {
 
     // ---- the dispatcher ----
 
+    /// Saves one item of a container: the common scalar types inline, everything else through
+    /// [`Saver::save`]. Emits exactly what `save` would.
+    #[inline(always)]
+    fn save_item(&mut self, obj: &Obj) -> PyResult<()> {
+        if self.hooks.pers_func.is_none() && !self.out.frame_is_full() {
+            let ty = obj.type_addr();
+            if ty == types::str().addr() {
+                if let Some(idx) = self.memo.get(obj) {
+                    return self.write_memo_get(idx);
+                }
+                return self.save_unicode(obj);
+            }
+            if ty == types::int().addr() {
+                return self.save_long(obj);
+            }
+            if ty == types::float().addr() {
+                return self.save_float(obj);
+            }
+        }
+        self.save(obj, false)
+    }
+
+    #[inline(never)]
     pub fn save(&mut self, obj: &Obj, pers_save: bool) -> PyResult<()> {
         self.out.opcode_boundary()?;
 
@@ -226,11 +270,11 @@ impl<'m> Saver<'m> {
             return self.write_memo_get(idx);
         }
 
-        if ty == types::bytes().addr() {
-            return self.save_bytes(obj);
-        }
         if ty == types::str().addr() {
             return self.save_unicode(obj);
+        }
+        if ty == types::bytes().addr() {
+            return self.save_bytes(obj);
         }
 
         self.enter()?;
@@ -267,9 +311,11 @@ impl<'m> Saver<'m> {
 
         // reducer_override comes before the type/function special cases and the reduce protocol.
         if let Some(hook) = self.hooks.reducer_override.clone() {
-            let value = hook.call_one(obj)?;
-            if !value.is(g.not_implemented()) {
-                return self.save_reduce_value(obj, value);
+            self.foreign_code();
+            let result = self.save_by_hook(obj, &hook);
+            self.foreign_code();
+            if let Some(done) = result? {
+                return Ok(done);
             }
         }
 
@@ -284,16 +330,52 @@ impl<'m> Saver<'m> {
         let type_obj = obj.type_obj();
         let reduce_func = match &self.hooks.dispatch_table {
             None => g.dispatch_table().dict_get(&type_obj)?,
-            Some(table) => match table.get_item(&type_obj) {
-                Ok(f) => Some(f),
-                Err(e) if pk::is_key_error(&e) => None,
-                Err(e) => return Err(e),
-            },
+            Some(table) => {
+                let table = table.clone();
+                self.foreign_code();
+                let found = match table.get_item(&type_obj) {
+                    Ok(f) => Some(f),
+                    Err(e) if pk::is_key_error(&e) => None,
+                    Err(e) => return Err(e),
+                };
+                self.foreign_code();
+                found
+            }
         };
+        if reduce_func.is_none() {
+            if type_obj.type_is_subtype(types::type_().addr()) {
+                return self.save_global(obj, None);
+            }
+            if let Plain::State(state) = self.plain_check(obj, &type_obj)? {
+                return self.save_plain(obj, &type_obj, state);
+            }
+        }
+        self.foreign_code();
+        let result = self.save_by_reduce(obj, &type_obj, reduce_func);
+        self.foreign_code();
+        result
+    }
+
+    /// `reducer_override(obj)`: `Some(())` when it handled the object.
+    fn save_by_hook(&mut self, obj: &Obj, hook: &Obj) -> PyResult<Option<()>> {
+        let value = hook.call_one(obj)?;
+        if value.is(globals().not_implemented()) {
+            return Ok(None);
+        }
+        self.save_reduce_value(obj, value).map(Some)
+    }
+
+    /// The reduce protocol: the dispatch table's function, else `__reduce_ex__(proto)`, else
+    /// `__reduce__()`.
+    fn save_by_reduce(
+        &mut self,
+        obj: &Obj,
+        type_obj: &Obj,
+        reduce_func: Option<Obj>,
+    ) -> PyResult<()> {
+        let g = globals();
         let value = if let Some(func) = reduce_func {
             func.call_one(obj)?
-        } else if type_obj.type_is_subtype(types::type_().addr()) {
-            return self.save_global(obj, None);
         } else if let Some(reduce_ex) = obj.getattr_opt(&g.names.reduce_ex)? {
             reduce_ex.call_one(&ffi::new_int(self.proto as i64)?)?
         } else if let Some(reduce) = obj.getattr_opt(&g.names.reduce)? {
@@ -301,11 +383,44 @@ impl<'m> Saver<'m> {
         } else {
             return Err(errors::pickling(format!(
                 "can't pickle '{}' object: {}",
-                tp_name(&type_obj),
+                tp_name(type_obj),
                 obj.repr_string()
             )));
         };
         self.save_reduce_value(obj, value)
+    }
+
+    /// Marks that Python code may have run (hooks, reducers, attribute lookups on arbitrary
+    /// objects, or objects they returned being released): what the plain-object path verified
+    /// about classes must be checked again.
+    #[inline]
+    fn foreign_code(&mut self) {
+        self.plain_types.python_may_have_run();
+    }
+
+    fn plain_check(&mut self, obj: &Obj, type_obj: &Obj) -> PyResult<Plain> {
+        if self.proto < 2 {
+            return Ok(Plain::No);
+        }
+        let stamp = self.out.python_calls();
+        self.plain_types.check(obj, type_obj, stamp)
+    }
+
+    /// What `save_reduce` does with `(copyreg.__newobj__, (cls,), state, None, None)`.
+    fn save_plain(&mut self, obj: &Obj, cls: &Obj, state: Option<Obj>) -> PyResult<()> {
+        self.save(cls, false)?;
+        self.save(&ffi::new_tuple(vec![])?, false)?;
+        self.out.write_byte(NEWOBJ);
+        if self.memo.contains(obj) {
+            self.out.write_byte(POP);
+            return self.memo_get(obj);
+        }
+        self.memo_put(obj)?;
+        if let Some(state) = state {
+            self.save(&state, false)?;
+            self.out.write_byte(BUILD);
+        }
+        Ok(())
     }
 
     /// What a reducer returned: a global name (str) or a reduce tuple.
@@ -323,6 +438,13 @@ impl<'m> Saver<'m> {
 
     /// Returns true when a persistent id was written for `obj`.
     fn save_pers(&mut self, obj: &Obj) -> PyResult<bool> {
+        self.foreign_code();
+        let result = self.save_pers_inner(obj);
+        self.foreign_code();
+        result
+    }
+
+    fn save_pers_inner(&mut self, obj: &Obj) -> PyResult<bool> {
         let func = match &self.hooks.pers_func {
             Some(f) => f.clone(),
             None => return Ok(false),
@@ -366,21 +488,28 @@ impl<'m> Saver<'m> {
         Ok(())
     }
 
+    #[inline(always)]
     fn save_long(&mut self, obj: &Obj) -> PyResult<()> {
         let (value, overflow) = obj.int_as_long_overflow()?;
-        if overflow == 0 && value >= i32::MIN as i64 && value <= i32::MAX as i64 {
-            if self.bin {
-                let b = (value as i32).to_le_bytes();
-                if b[2] != 0 || b[3] != 0 {
-                    self.out.write(&[BININT, b[0], b[1], b[2], b[3]]);
-                } else if b[1] != 0 {
-                    self.out.write(&[BININT2, b[0], b[1]]);
-                } else {
-                    self.out.write(&[BININT1, b[0]]);
-                }
+        if overflow == 0 && self.bin && value as i32 as i64 == value {
+            let b = (value as i32).to_le_bytes();
+            if b[2] != 0 || b[3] != 0 {
+                self.out.write_array([BININT, b[0], b[1], b[2], b[3]]);
+            } else if b[1] != 0 {
+                self.out.write_array([BININT2, b[0], b[1]]);
             } else {
-                self.out.write(format!("I{}\n", value).as_bytes());
+                self.out.write_array([BININT1, b[0]]);
             }
+            return Ok(());
+        }
+        self.save_long_other(obj, value, overflow)
+    }
+
+    #[inline(never)]
+    fn save_long_other(&mut self, obj: &Obj, value: i64, overflow: i32) -> PyResult<()> {
+        // (Binary protocols write 32-bit values in `save_long`.)
+        if overflow == 0 && !self.bin && value >= i32::MIN as i64 && value <= i32::MAX as i64 {
+            self.out.write(format!("I{}\n", value).as_bytes());
             return Ok(());
         }
 
@@ -429,19 +558,24 @@ impl<'m> Saver<'m> {
         Ok(())
     }
 
+    #[inline(always)]
     fn save_float(&mut self, obj: &Obj) -> PyResult<()> {
-        let x = obj.float_value();
         if self.bin {
-            let b = x.to_be_bytes();
+            let b = obj.float_value().to_be_bytes();
             self.out
-                .write(&[BINFLOAT, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-        } else {
-            let repr = obj.repr()?;
-            let text = repr.str_utf8()?.to_vec();
-            self.out.write_byte(FLOAT);
-            self.out.write(&text);
-            self.out.write_byte(b'\n');
+                .write_array([BINFLOAT, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+            return Ok(());
         }
+        self.save_float_text(obj)
+    }
+
+    #[inline(never)]
+    fn save_float_text(&mut self, obj: &Obj) -> PyResult<()> {
+        let repr = obj.repr()?;
+        let text = repr.str_utf8()?.to_vec();
+        self.out.write_byte(FLOAT);
+        self.out.write(&text);
+        self.out.write_byte(b'\n');
         Ok(())
     }
 
@@ -521,6 +655,13 @@ impl<'m> Saver<'m> {
     }
 
     fn save_picklebuffer(&mut self, obj: &Obj) -> PyResult<()> {
+        self.foreign_code();
+        let result = self.save_picklebuffer_inner(obj);
+        self.foreign_code();
+        result
+    }
+
+    fn save_picklebuffer_inner(&mut self, obj: &Obj) -> PyResult<()> {
         if self.proto < 5 {
             let msg = if ffi::version::running() >= (3, 13) {
                 "PickleBuffer can only be pickled with protocol >= 5"
@@ -537,14 +678,20 @@ impl<'m> Saver<'m> {
         }
         let mut in_band = true;
         if let Some(callback) = self.hooks.buffer_callback.clone() {
-            in_band = callback.call1(obj)?.is_true()?;
+            in_band = callback.call_one(obj)?.is_true()?;
         }
         if in_band {
             let data = view.as_slice();
             if view.readonly() {
                 let (header, n) = self.bytes_header(data.len())?;
-                self.out
-                    .write_with_payload(&header[..n], Payload::Borrowed { data, obj })?;
+                let payload = match view.immutable_exporter() {
+                    Some(bytes) if data.len() >= FRAME_SIZE_TARGET => Payload::Shared {
+                        held: HeldBytes::of_bytes_part(bytes, data),
+                        obj,
+                    },
+                    _ => Payload::Borrowed { data, obj },
+                };
+                self.out.write_with_payload(&header[..n], payload)?;
             } else {
                 let header = Self::bytearray8_header(data.len());
                 self.out
@@ -614,7 +761,7 @@ impl<'m> Saver<'m> {
     fn save_tuple_items(&mut self, obj: &Obj, len: usize) -> PyResult<()> {
         for i in 0..len {
             match obj.tuple_get(i) {
-                Some(item) => self.save(&item, false)?,
+                Some(item) => self.save_item(&item)?,
                 None => {
                     return Err(PyRuntimeError::new_err(
                         "tuple changed size during pickling",
@@ -739,7 +886,7 @@ impl<'m> Saver<'m> {
                     Some(item) => item,
                     None => break,
                 };
-                self.save(&item, false)?;
+                self.save_item(&item)?;
                 total += 1;
                 this_batch += 1;
                 if this_batch == BATCHSIZE {
@@ -882,8 +1029,8 @@ impl<'m> Saver<'m> {
             let mut i = 0;
             self.out.write_byte(MARK);
             while let Some((k, v)) = obj.dict_next(&mut pos) {
-                self.save(&k, false)?;
-                self.save(&v, false)?;
+                self.save_item(&k)?;
+                self.save_item(&v)?;
                 i += 1;
                 if i == BATCHSIZE {
                     break;
@@ -1039,6 +1186,13 @@ impl<'m> Saver<'m> {
     }
 
     fn save_global(&mut self, obj: &Obj, name: Option<Obj>) -> PyResult<()> {
+        self.foreign_code();
+        let result = self.save_global_inner(obj, name);
+        self.foreign_code();
+        result
+    }
+
+    fn save_global_inner(&mut self, obj: &Obj, name: Option<Obj>) -> PyResult<()> {
         let g = globals();
         let mut global_name = match name {
             Some(n) => n,
@@ -1234,6 +1388,13 @@ impl<'m> Saver<'m> {
     /// Saves `obj` from the 2..6-tuple its reducer returned; `obj` is None when the result must
     /// not be memoized.
     pub fn save_reduce(&mut self, args: &Obj, obj: Option<&Obj>) -> PyResult<()> {
+        self.foreign_code();
+        let result = self.save_reduce_inner(args, obj);
+        self.foreign_code();
+        result
+    }
+
+    fn save_reduce_inner(&mut self, args: &Obj, obj: Option<&Obj>) -> PyResult<()> {
         let size = args.tuple_len();
         if !(2..=6).contains(&size) {
             return Err(errors::pickling(

@@ -29,6 +29,9 @@ pub enum Payload<'a> {
     /// Memory that may change once Python code runs again (bytearray, buffer exports): copied in
     /// memory mode; in file mode `obj` itself is given to `file.write`.
     Borrowed { data: &'a [u8], obj: &'a Obj },
+    /// Immutable memory reached through `obj` (a PickleBuffer over a bytes object): kept by
+    /// reference in memory mode; in file mode `obj` itself is given to `file.write`.
+    Shared { held: HeldBytes, obj: &'a Obj },
 }
 
 impl Payload<'_> {
@@ -36,6 +39,7 @@ impl Payload<'_> {
         match self {
             Payload::Held(h) => h.as_slice(),
             Payload::Borrowed { data, .. } => data,
+            Payload::Shared { held, .. } => held.as_slice(),
         }
     }
 }
@@ -47,132 +51,123 @@ thread_local! {
 const SPARE_BUFFER_MAX: usize = 1 << 20;
 
 pub struct Writer {
-    /// Output bytes are `buf[..pos]`; the rest of `buf` is zeroed room to write into, so that
-    /// small writes are plain stores after one bounds check.
+    /// The output so far (after the segments, in memory mode).
     buf: Vec<u8>,
-    pos: usize,
     framing: bool,
+    /// Where the open frame's header placeholder starts; meaningful while `frame_limit` is finite.
     frame_start: usize,
+    /// `buf.len()` at which the open frame is full (`usize::MAX` when no frame is open). While
+    /// framing is on, a frame is always open except around a large payload, so small writes
+    /// never check for it.
+    frame_limit: usize,
     file_write: Option<Obj>,
+    /// Number of `file.write` calls made (Python code that may change anything).
+    file_writes: u64,
     segments: Vec<Segment>,
 }
 
 impl Writer {
     pub fn new(file_write: Option<Obj>) -> Writer {
         let mut buf = SPARE_BUFFER.with(|spare| spare.take()).unwrap_or_default();
-        if buf.len() < 4096 {
-            buf.resize(4096, 0);
-        }
+        buf.clear();
+        buf.reserve(4096);
         Writer {
             buf,
-            pos: 0,
             framing: false,
-            frame_start: NO_FRAME,
+            frame_start: 0,
+            frame_limit: NO_FRAME,
             file_write,
+            file_writes: 0,
             segments: Vec::new(),
         }
     }
 
+    /// How many times Python code was called to write output so far.
+    #[inline]
+    pub fn python_calls(&self) -> u64 {
+        self.file_writes
+    }
+
+    /// Turns framing on (opening a frame) or off (the open frame must have been committed).
     pub fn set_framing(&mut self, on: bool) {
         self.framing = on;
-    }
-
-    /// Makes room for `n` more bytes.
-    #[inline(always)]
-    fn reserve(&mut self, n: usize) {
-        if self.pos + n > self.buf.len() {
-            self.grow(n);
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn grow(&mut self, n: usize) {
-        let wanted = (self.pos + n).max(self.buf.len() * 2);
-        self.buf.resize(wanted, 0);
-    }
-
-    #[inline(always)]
-    fn put(&mut self, data: &[u8]) {
-        let end = self.pos + data.len();
-        self.buf[self.pos..end].copy_from_slice(data);
-        self.pos = end;
-    }
-
-    #[inline(always)]
-    fn open_frame_if_needed(&mut self) {
-        if self.framing && self.frame_start == NO_FRAME {
+        if on && self.frame_limit == NO_FRAME {
             self.open_frame();
         }
     }
 
-    #[inline(never)]
     fn open_frame(&mut self) {
-        self.frame_start = self.pos;
-        self.reserve(FRAME_HEADER_SIZE);
-        self.put(&[0xFE; FRAME_HEADER_SIZE]);
+        self.frame_start = self.buf.len();
+        self.frame_limit = self.frame_start + FRAME_HEADER_SIZE + FRAME_SIZE_TARGET;
+        self.buf.extend_from_slice(&[0xFE; FRAME_HEADER_SIZE]);
     }
 
     #[inline(always)]
     pub fn write(&mut self, data: &[u8]) {
-        self.open_frame_if_needed();
-        self.reserve(data.len());
-        self.put(data);
+        self.buf.extend_from_slice(data);
+    }
+
+    /// A small fixed-size piece (an opcode and its argument).
+    #[inline(always)]
+    pub fn write_array<const N: usize>(&mut self, data: [u8; N]) {
+        self.buf.extend_from_slice(&data);
     }
 
     /// Two pieces back to back (an opcode header and its small payload).
     #[inline(always)]
     pub fn write2(&mut self, a: &[u8], b: &[u8]) {
-        self.open_frame_if_needed();
-        self.reserve(a.len() + b.len());
-        self.put(a);
-        self.put(b);
+        self.buf.reserve(a.len() + b.len());
+        self.buf.extend_from_slice(a);
+        self.buf.extend_from_slice(b);
     }
 
     #[inline(always)]
     pub fn write_byte(&mut self, op: u8) {
-        self.open_frame_if_needed();
-        self.reserve(1);
-        self.buf[self.pos] = op;
-        self.pos += 1;
+        self.buf.push(op);
     }
 
     /// Closes the open frame: writes its header, or drops the header if the frame is tiny.
     pub fn commit_frame(&mut self) {
-        if !self.framing || self.frame_start == NO_FRAME {
+        if self.frame_limit == NO_FRAME {
             return;
         }
         let start = self.frame_start;
-        let frame_len = self.pos - start - FRAME_HEADER_SIZE;
+        let end = self.buf.len();
+        let frame_len = end - start - FRAME_HEADER_SIZE;
         if frame_len >= FRAME_SIZE_MIN {
             self.buf[start] = FRAME;
             self.buf[start + 1..start + FRAME_HEADER_SIZE]
                 .copy_from_slice(&(frame_len as u64).to_le_bytes());
         } else {
-            self.buf
-                .copy_within(start + FRAME_HEADER_SIZE..self.pos, start);
-            self.pos -= FRAME_HEADER_SIZE;
+            self.buf.copy_within(start + FRAME_HEADER_SIZE..end, start);
+            self.buf.truncate(end - FRAME_HEADER_SIZE);
         }
-        self.frame_start = NO_FRAME;
+        self.frame_limit = NO_FRAME;
+    }
+
+    /// Whether the open frame has reached its target size (the next opcode boundary ends it).
+    #[inline(always)]
+    pub fn frame_is_full(&self) -> bool {
+        self.buf.len() >= self.frame_limit
     }
 
     /// Called before each object is saved: ends a frame that has reached the target size.
     #[inline(always)]
     pub fn opcode_boundary(&mut self) -> PyResult<()> {
-        if self.frame_start != NO_FRAME
-            && self.pos - self.frame_start - FRAME_HEADER_SIZE >= FRAME_SIZE_TARGET
-        {
+        if self.buf.len() >= self.frame_limit {
             return self.end_full_frame();
         }
         Ok(())
     }
 
+    #[cold]
     #[inline(never)]
     fn end_full_frame(&mut self) -> PyResult<()> {
         self.commit_frame();
         if self.file_write.is_some() {
             self.flush_to_file()?;
         }
+        self.open_frame();
         Ok(())
     }
 
@@ -180,8 +175,9 @@ impl Writer {
     pub fn flush_to_file(&mut self) -> PyResult<()> {
         self.commit_frame();
         if let Some(write) = &self.file_write {
-            let chunk = ffi::new_bytes(&self.buf[..self.pos])?;
-            self.pos = 0;
+            let chunk = ffi::new_bytes(&self.buf)?;
+            self.buf.clear();
+            self.file_writes += 1;
             write.call1(&chunk)?;
         }
         Ok(())
@@ -204,15 +200,16 @@ impl Writer {
                 let obj = match &payload {
                     Payload::Held(h) if h.owner_is_bytes => h.owner().clone(),
                     Payload::Held(h) => ffi::new_bytes(h.as_slice())?,
-                    Payload::Borrowed { obj, .. } => (*obj).clone(),
+                    Payload::Borrowed { obj, .. } | Payload::Shared { obj, .. } => (*obj).clone(),
                 };
+                self.file_writes += 1;
                 write.call1(&obj).map(|_| ())
             })
         } else {
             match payload {
-                Payload::Held(h) => {
-                    let before = self.buf[..self.pos].to_vec();
-                    self.pos = 0;
+                Payload::Held(h) | Payload::Shared { held: h, .. } => {
+                    let before = std::mem::take(&mut self.buf);
+                    self.buf.reserve(4096);
                     self.segments.push(Segment::Owned(before));
                     self.segments.push(Segment::Held(h));
                 }
@@ -221,13 +218,16 @@ impl Writer {
             Ok(())
         };
         self.framing = framing;
+        if framing {
+            self.open_frame();
+        }
         result
     }
 
     /// Ends memory mode: the whole pickle as one `bytes` object.
     pub fn finish_bytes(&mut self) -> PyResult<Obj> {
         self.commit_frame();
-        let tail = &self.buf[..self.pos];
+        let tail = &self.buf[..];
         if self.segments.is_empty() {
             return ffi::new_bytes(tail);
         }
@@ -253,7 +253,7 @@ impl Writer {
         }
         dst[at..].copy_from_slice(tail);
         self.segments.clear();
-        self.pos = 0;
+        self.buf.clear();
         Ok(out.finish())
     }
 }
@@ -261,7 +261,7 @@ impl Writer {
 impl Drop for Writer {
     fn drop(&mut self) {
         let buf = std::mem::take(&mut self.buf);
-        if buf.len() <= SPARE_BUFFER_MAX && !buf.is_empty() {
+        if buf.capacity() <= SPARE_BUFFER_MAX && buf.capacity() != 0 {
             SPARE_BUFFER.with(|spare| spare.set(Some(buf)));
         }
     }

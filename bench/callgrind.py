@@ -1,0 +1,124 @@
+#!/usr/bin/env python
+"""Instruction counts of dumps() under callgrind: ours vs the reference, per bench/run.py workload.
+
+Usage: python bench/callgrind.py [--python PY] [--only NAME] [--reps N]
+       (driver mode, run under valgrind by the above: python bench/callgrind.py --drive NAME SIDE REPS)
+
+Each workload is measured as (run with REPS dumps) - (run with 0 dumps), divided by REPS, so the
+object construction and interpreter start-up cancel out. Instruction counts are deterministic, so
+one run per side is enough even on a busy machine. Only the workload being measured is built.
+"""
+
+from __future__ import print_function
+
+import argparse
+import math
+import os
+import re
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import run  # noqa: E402  (bench/run.py: workload definitions, reference loader)
+
+
+def _workload(name):
+    """Build one workload exactly as bench/run.py does, without building the others."""
+    builders = {}
+
+    def n(count):
+        return count
+
+    big = 64 * 1024 * 1024
+    builders["small_ints"] = lambda: [i * 7 - 50000 for i in range(n(200000))] + [2 ** 40 + i for i in range(n(1000))]
+    builders["floats"] = lambda: [i * 0.37 for i in range(n(200000))]
+    builders["short_strs"] = lambda: ["s%d" % i for i in range(n(200000))]
+    builders["long_ascii_strs"] = lambda: ["a" * 100000 + str(i) for i in range(n(200))]
+    builders["long_nonascii_strs"] = lambda: [u"\u00e9\u20ac\u4e2d" * 33000 + str(i) for i in range(n(200))]
+    builders["dicts_str_scalars"] = lambda: [
+        dict(("key%d" % k, (k * i, k * 0.5, "v%d" % k, None, k % 2 == 0)[k % 5]) for k in range(20))
+        for i in range(n(10000))
+    ]
+    builders["rows"] = lambda: [(i, "name%d" % i, i * 1.5, i % 2 == 0, None) for i in range(n(100000))]
+    builders["instances"] = lambda: [run.Record(i, "rec%d" % i, i / 7.0, ["t1", "t2"], True) for i in range(n(30000))]
+    builders["json_docs"] = lambda: [run._json_doc(i) for i in range(n(10000))]
+
+    def shared():
+        pool = [("shared", i, [i] * 3) for i in range(100)]
+        return [pool[i % 100] for i in range(n(200000))]
+
+    builders["shared_refs"] = shared
+    builders["small_bytes"] = lambda: [bytes(bytearray([i % 256])) * (10 + i % 90) for i in range(n(100000))]
+    builders["large_bytes_inband"] = lambda: b"\xab" * big
+    builders["large_bytes_oob"] = lambda: b"\xcd" * big
+    return builders[name]()
+
+
+NAMES = [
+    "small_ints", "floats", "short_strs", "long_ascii_strs", "long_nonascii_strs", "dicts_str_scalars", "rows",
+    "instances", "json_docs", "shared_refs", "small_bytes", "large_bytes_inband", "large_bytes_oob",
+]
+
+
+def drive(name, side, reps):
+    ref = run.load_reference()
+    import pickle5_rs
+
+    mod = ref if side == "ref" else pickle5_rs
+    obj = _workload(name)
+    protocol = ref.HIGHEST_PROTOCOL
+    # One-time set-up (lazy imports, caches) of both sides happens before the measured calls.
+    for m in (ref, pickle5_rs):
+        m.dumps([1, 2.0, "s", b"b", (None, True)], protocol)
+        m.dumps(m.PickleBuffer(b"x"), protocol, buffer_callback=list().append)
+    if name.endswith("_oob"):
+        for _ in range(reps):
+            mod.dumps(mod.PickleBuffer(obj), protocol, buffer_callback=list().append)
+    else:
+        for _ in range(reps):
+            mod.dumps(obj, protocol)
+
+
+def instructions(python, name, side, reps):
+    cmd = [
+        "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+        python, os.path.abspath(__file__), "--drive", name, side, str(reps),
+    ]
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env).stdout.decode()
+    m = re.search(r"refs:\s+([\d,]+)", out)
+    if not m:
+        raise RuntimeError(out[-2000:])
+    return int(m.group(1).replace(",", ""))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--python", default=sys.executable)
+    parser.add_argument("--only", action="append", default=[])
+    parser.add_argument("--reps", type=int, default=2)
+    parser.add_argument("--drive", nargs=3)
+    args = parser.parse_args()
+    if args.drive:
+        drive(args.drive[0], args.drive[1], int(args.drive[2]))
+        return
+    ratios = []
+    print("%-20s %14s %14s %7s" % ("workload", "reference Ir", "ours Ir", "ratio"))
+    for name in NAMES:
+        if args.only and not any(o in name for o in args.only):
+            continue
+        base = instructions(args.python, name, "ref", 0)
+        ref = (instructions(args.python, name, "ref", args.reps) - base) / args.reps
+        ours = (instructions(args.python, name, "ours", args.reps) - base) / args.reps
+        ratio = ref / ours
+        ratios.append(ratio)
+        print("%-20s %14d %14d %7.2f" % (name, ref, ours, ratio))
+        sys.stdout.flush()
+    if ratios:
+        print("%-20s %37.2f" % ("geomean", math.exp(sum(math.log(r) for r in ratios) / len(ratios))))
+
+
+if __name__ == "__main__":
+    main()

@@ -532,6 +532,14 @@ def run(data, pickle_module):
     return f.getvalue() if isinstance(f, io.BytesIO) else b"".join(f.chunks)
 
 
+def _set_mutated_while_walked(v_ours, v_ref):
+    """A set changed size while pickled, and both picklers failed. `_pickle` keeps walking the
+    set's hash table (a private API) and may first hit another item's error; the stable ABI only
+    offers the set iterator, which stops at the change, so we report the size change itself."""
+    return (isinstance(v_ours, RuntimeError) and "changed size during iteration" in str(v_ours)
+            and isinstance(v_ref, Exception))
+
+
 def compare(ours, ref):
     ok_ours, v_ours = ours
     ok_ref, v_ref = ref
@@ -547,6 +555,8 @@ def compare(ours, ref):
             "returned %r" % (v_ours,) if ok_ours else "raised %r" % (v_ours,),
             "returned %r" % (v_ref,) if ok_ref else "raised %r" % (v_ref,)))
     if not ok_ours:
+        if _set_mutated_while_walked(v_ours, v_ref):
+            return
         if not common.same_class(v_ours, v_ref):
             raise Finding("dumps: pickle5_rs raised %r, reference %r" % (v_ours, v_ref))
         return

@@ -206,6 +206,7 @@ def bench(session):
 # extension support here.
 FUZZ_PYTHON = "3.12"
 ATHERIS = "atheris==3.1.0"
+FUZZ_SMOKE_RUNS = 20000
 FUZZ_SECONDS_DEFAULT = 60
 FUZZ_TARGET = "x86_64-unknown-linux-gnu"
 # Sanitizer coverage on stable rustc: inline 8-bit edge counters and the PC table are what
@@ -225,13 +226,19 @@ FUZZ_RUSTFLAGS = " ".join([
 def fuzz(session):
     """Coverage-guided fuzzing of loads/load/dumps (atheris + sancov-instrumented extension).
 
-    Budget in seconds: the first positional argument, else $PICKLE5_RS_FUZZ_SECONDS, else 60.
+    Budget in seconds: the first positional argument, else $PICKLE5_RS_FUZZ_SECONDS. Without
+    either (the run CI makes) it is a repeatable smoke run: a fixed seed and a fixed number of
+    executions per target, so CI's verdict does not depend on the machine's speed.
     Corpus, logs and crashing inputs are kept in target/fuzz/.
     """
+    env = {}
     if session.posargs:
         seconds = int(session.posargs[0])
+    elif "PICKLE5_RS_FUZZ_SECONDS" in os.environ:
+        seconds = int(os.environ["PICKLE5_RS_FUZZ_SECONDS"])
     else:
-        seconds = int(os.environ.get("PICKLE5_RS_FUZZ_SECONDS", FUZZ_SECONDS_DEFAULT))
+        seconds = FUZZ_SECONDS_DEFAULT * 3  # a ceiling; the execution count ends the run first
+        env = {"PICKLE5_RS_FUZZ_SEED": "1", "PICKLE5_RS_FUZZ_RUNS": str(FUZZ_SMOKE_RUNS)}
     session.install(ATHERIS)
     workdir = ROOT / "target" / "fuzz"
     session.run(
@@ -244,7 +251,7 @@ def fuzz(session):
         shutil.rmtree(pkg)
     shutil.copytree(ROOT / "pickle5_rs", pkg, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
     shutil.copy2(workdir / FUZZ_TARGET / "fuzz" / "libpickle5_rs.so", pkg / "_core.abi3.so")
-    session.run("python", str(ROOT / "fuzz" / "run.py"), str(seconds), str(workdir))
+    session.run("python", str(ROOT / "fuzz" / "run.py"), str(seconds), str(workdir), env=env)
 
 
 @nox.session(python=False)

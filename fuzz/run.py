@@ -38,6 +38,11 @@ def run_target(target, seconds, workdir):
         "-max_total_time=%d" % max(1, seconds), "-timeout=30", "-rss_limit_mb=3500",
         "-artifact_prefix=" + artifacts, "-print_final_stats=1", "-max_len=70000",
     ]
+    # A fixed seed and execution count make a run repeatable (what CI's short run uses).
+    if os.environ.get("PICKLE5_RS_FUZZ_SEED"):
+        cmd.append("-seed=%d" % int(os.environ["PICKLE5_RS_FUZZ_SEED"]))
+    if os.environ.get("PICKLE5_RS_FUZZ_RUNS"):
+        cmd.append("-runs=%d" % int(os.environ["PICKLE5_RS_FUZZ_RUNS"]))
     print("fuzz: %s for %ds: %s" % (target, seconds, " ".join(cmd)), flush=True)
     started = time.time()
     with open(log_path, "w") as log:

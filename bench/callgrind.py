@@ -7,6 +7,11 @@ Usage: python bench/callgrind.py [--python PY] [--only NAME] [--reps N]
 Each workload is measured as (run with REPS dumps) - (run with 0 dumps), divided by REPS, so the
 object construction and interpreter start-up cancel out. Instruction counts are deterministic, so
 one run per side is enough even on a busy machine. Only the workload being measured is built.
+Use a large --reps for large_bytes_oob (its per-call cost is a few thousand instructions).
+
+Caveat: valgrind counts every iteration of a `rep movsb` as an instruction, and glibc picks that
+form or a vector loop depending on the call, so rows dominated by copying (long strs, large bytes)
+compare copy routines rather than work done; judge those with bench/run.py (wall clock).
 """
 
 from __future__ import print_function

@@ -39,8 +39,8 @@ type FastWithKeywords = unsafe extern "C" fn(
 /// The handler did not take the call: run the fallback function instead.
 pub struct Fallback;
 
-/// A handler: positional arguments, keyword arguments (at most 8 are passed here; more go to
-/// the fallback), and the result or an error.
+/// A handler: positional arguments and `(name, value)` keyword pairs in, the result or an
+/// error out, or [`Fallback`] to have the call made to the fallback function instead.
 pub type Handler = fn(&[Obj], &[(&Obj, &Obj)]) -> Result<PyResult<Obj>, Fallback>;
 
 struct Target {

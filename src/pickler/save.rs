@@ -238,6 +238,13 @@ impl<'m> Saver<'m> {
             if ty == types::float().addr() {
                 return self.save_float(obj);
             }
+            // Anything but the atoms (never memoized) may be a repeat.
+            if !obj.is_none() && ty != types::bool().addr() {
+                if let Some(idx) = self.memo.get(obj) {
+                    return self.write_memo_get(idx);
+                }
+                return self.save_unmemoized(obj, ty);
+            }
         }
         self.save(obj, false)
     }
@@ -269,7 +276,12 @@ impl<'m> Saver<'m> {
         if let Some(idx) = self.memo.get(obj) {
             return self.write_memo_get(idx);
         }
+        self.save_unmemoized(obj, ty)
+    }
 
+    /// The rest of [`Saver::save`] for an object that is not an atom and not in the memo.
+    #[inline(never)]
+    fn save_unmemoized(&mut self, obj: &Obj, ty: usize) -> PyResult<()> {
         if ty == types::str().addr() {
             return self.save_unicode(obj);
         }

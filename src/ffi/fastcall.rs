@@ -135,18 +135,24 @@ unsafe fn borrowed<'a>(ptr: *const *mut PyObject, n: usize) -> &'a [Obj] {
     std::slice::from_raw_parts(ptr as *const Obj, n)
 }
 
+/// The target of `slot`, or None with SystemError set (a function called before registration).
+unsafe fn target_or_raise(slot: usize) -> Option<&'static Target> {
+    let target = target_of(slot);
+    if target.is_none() {
+        ffi::PyErr_SetString(ffi::PyExc_SystemError, c"fastcall: unset slot".as_ptr());
+    }
+    target
+}
+
 unsafe extern "C" fn call_fast<const SLOT: usize>(
     _module: *mut PyObject,
     args: *const *mut PyObject,
     nargs: Py_ssize_t,
     kwnames: *mut PyObject,
 ) -> *mut PyObject {
-    let target = match target_of(SLOT) {
+    let target = match target_or_raise(SLOT) {
         Some(t) => t,
-        None => {
-            ffi::PyErr_SetString(ffi::PyExc_SystemError, c"fastcall: unset slot".as_ptr());
-            return std::ptr::null_mut();
-        }
+        None => return std::ptr::null_mut(),
     };
     let nargs = nargs.max(0) as usize;
     let nkw = if kwnames.is_null() {
@@ -187,12 +193,9 @@ unsafe extern "C" fn call_varargs<const SLOT: usize>(
     args: *mut PyObject,
     kwargs: *mut PyObject,
 ) -> *mut PyObject {
-    let target = match target_of(SLOT) {
+    let target = match target_or_raise(SLOT) {
         Some(t) => t,
-        None => {
-            ffi::PyErr_SetString(ffi::PyExc_SystemError, c"fastcall: unset slot".as_ptr());
-            return std::ptr::null_mut();
-        }
+        None => return std::ptr::null_mut(),
     };
     let args = Obj::from_borrowed(args);
     let kwargs = if kwargs.is_null() {

@@ -135,15 +135,31 @@ impl<'m> Saver<'m> {
 
     #[inline(never)]
     fn write_put(&mut self, idx: usize) -> PyResult<()> {
+        self.write_memo_ref(idx, b'p', BINPUT, LONG_BINPUT, "LONG_BINPUT")
+    }
+
+    /// A PUT or GET of memo index `idx` in the form the protocol calls for: text, 1-byte or 4-byte.
+    fn write_memo_ref(
+        &mut self,
+        idx: usize,
+        text_op: u8,
+        short_op: u8,
+        long_op: u8,
+        long_name: &str,
+    ) -> PyResult<()> {
         if !self.bin {
-            self.out.write(format!("p{}\n", idx).as_bytes());
+            self.out
+                .write(format!("{}{}\n", text_op as char, idx).as_bytes());
         } else if idx < 256 {
-            self.out.write(&[BINPUT, idx as u8]);
+            self.out.write(&[short_op, idx as u8]);
         } else if idx <= 0xffff_ffff {
             let b = (idx as u32).to_le_bytes();
-            self.out.write(&[LONG_BINPUT, b[0], b[1], b[2], b[3]]);
+            self.out.write(&[long_op, b[0], b[1], b[2], b[3]]);
         } else {
-            return Err(errors::pickling("memo id too large for LONG_BINPUT"));
+            return Err(errors::pickling(format!(
+                "memo id too large for {}",
+                long_name
+            )));
         }
         Ok(())
     }
@@ -159,17 +175,7 @@ impl<'m> Saver<'m> {
 
     #[inline(never)]
     fn write_memo_get_other(&mut self, idx: usize) -> PyResult<()> {
-        if !self.bin {
-            self.out.write(format!("g{}\n", idx).as_bytes());
-        } else if idx < 256 {
-            self.out.write(&[BINGET, idx as u8]);
-        } else if idx <= 0xffff_ffff {
-            let b = (idx as u32).to_le_bytes();
-            self.out.write(&[LONG_BINGET, b[0], b[1], b[2], b[3]]);
-        } else {
-            return Err(errors::pickling("memo id too large for LONG_BINGET"));
-        }
-        Ok(())
+        self.write_memo_ref(idx, b'g', BINGET, LONG_BINGET, "LONG_BINGET")
     }
 
     fn memo_get(&mut self, obj: &Obj) -> PyResult<()> {

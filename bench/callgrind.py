@@ -1,8 +1,8 @@
 #!/usr/bin/env python
-"""Instruction counts of dumps() under callgrind: ours vs the reference, per bench/run.py workload.
+"""Instruction counts of dumps() or loads() under callgrind: ours vs the reference, per bench/run.py workload.
 
-Usage: python bench/callgrind.py [--python PY] [--only NAME] [--reps N]
-       (driver mode, run under valgrind by the above: python bench/callgrind.py --drive NAME SIDE REPS)
+Usage: python bench/callgrind.py [--python PY] [--op dumps|loads] [--only NAME] [--reps N]
+       (driver mode, run under valgrind by the above: python bench/callgrind.py --drive OP NAME SIDE REPS)
 
 Each workload is measured as (run with REPS dumps) - (run with 0 dumps), divided by REPS, so the
 object construction and interpreter start-up cancel out. Instruction counts are deterministic, so
@@ -67,7 +67,7 @@ NAMES = [
 ]
 
 
-def drive(name, side, reps):
+def drive(op, name, side, reps):
     ref = run.load_reference()
     import pickle5_rs
 
@@ -78,7 +78,19 @@ def drive(name, side, reps):
     for m in (ref, pickle5_rs):
         m.dumps([1, 2.0, "s", b"b", (None, True)], protocol)
         m.dumps(m.PickleBuffer(b"x"), protocol, buffer_callback=list().append)
-    if name.endswith("_oob"):
+    oob = name.endswith("_oob")
+    if op == "loads":
+        # The pickle comes from the reference, as in bench/run.py.
+        buffers = []
+        if oob:
+            data = ref.dumps(ref.PickleBuffer(obj), protocol, buffer_callback=buffers.append)
+        else:
+            data = ref.dumps(obj, protocol)
+        for m in (ref, pickle5_rs):
+            m.loads(data, buffers=buffers)
+        for _ in range(reps):
+            mod.loads(data, buffers=buffers)
+    elif oob:
         for _ in range(reps):
             mod.dumps(mod.PickleBuffer(obj), protocol, buffer_callback=list().append)
     else:
@@ -86,10 +98,10 @@ def drive(name, side, reps):
             mod.dumps(obj, protocol)
 
 
-def instructions(python, name, side, reps):
+def instructions(python, op, name, side, reps):
     cmd = [
         "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-        python, os.path.abspath(__file__), "--drive", name, side, str(reps),
+        python, os.path.abspath(__file__), "--drive", op, name, side, str(reps),
     ]
     env = dict(os.environ, PYTHONHASHSEED="0")
     out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env).stdout.decode()
@@ -104,19 +116,20 @@ def main():
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--only", action="append", default=[])
     parser.add_argument("--reps", type=int, default=2)
-    parser.add_argument("--drive", nargs=3)
+    parser.add_argument("--op", choices=("dumps", "loads"), default="dumps")
+    parser.add_argument("--drive", nargs=4)
     args = parser.parse_args()
     if args.drive:
-        drive(args.drive[0], args.drive[1], int(args.drive[2]))
+        drive(args.drive[0], args.drive[1], args.drive[2], int(args.drive[3]))
         return
     ratios = []
     print("%-20s %14s %14s %7s" % ("workload", "reference Ir", "ours Ir", "ratio"))
     for name in NAMES:
         if args.only and not any(o in name for o in args.only):
             continue
-        base = instructions(args.python, name, "ref", 0)
-        ref = (instructions(args.python, name, "ref", args.reps) - base) / args.reps
-        ours = (instructions(args.python, name, "ours", args.reps) - base) / args.reps
+        base = instructions(args.python, args.op, name, "ref", 0)
+        ref = (instructions(args.python, args.op, name, "ref", args.reps) - base) / args.reps
+        ours = (instructions(args.python, args.op, name, "ours", args.reps) - base) / args.reps
         ratio = ref / ours
         ratios.append(ratio)
         print("%-20s %14d %14d %7.2f" % (name, ref, ours, ratio))

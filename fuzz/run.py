@@ -2,6 +2,9 @@
 
 Usage: python fuzz/run.py SECONDS WORKDIR [TARGET ...]   (targets: loads, dumps; default both)
 
+With PICKLE5_RS_FUZZ_PARALLEL=1 the targets run at the same time, each for the whole budget
+(one core each: how a long run is made); otherwise one after the other, sharing the budget.
+
 WORKDIR (``target/fuzz`` under nox) holds ``pkg/`` (pickle5_rs with the coverage-instrumented
 extension), ``corpus/<target>/`` (kept between runs: libFuzzer adds what it finds there),
 ``seeds/`` (written afresh by make_corpus.py) and ``artifacts/`` (crashing inputs). Each target
@@ -15,6 +18,7 @@ import re
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHARES = {"loads": 0.6, "dumps": 0.4}
@@ -85,11 +89,13 @@ def main():
                     os.path.join(workdir, "seeds")], check=True,
                    env=dict(os.environ, PYTHONPATH=os.pathsep.join(
                        [os.path.join(workdir, "pkg"), HERE])))
-    total = sum(SHARES[t] for t in targets)
-    ok = True
-    for target in targets:
-        ok &= run_target(target, int(seconds * SHARES[target] / total), workdir)
-    sys.exit(0 if ok else 1)
+    if os.environ.get("PICKLE5_RS_FUZZ_PARALLEL") == "1":
+        with ThreadPoolExecutor(len(targets)) as pool:
+            results = list(pool.map(lambda t: run_target(t, seconds, workdir), targets))
+    else:
+        total = sum(SHARES[t] for t in targets)
+        results = [run_target(t, int(seconds * SHARES[t] / total), workdir) for t in targets]
+    sys.exit(0 if all(results) else 1)
 
 
 if __name__ == "__main__":

@@ -15,17 +15,13 @@ mod unpickler;
 
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
-use unpickler::{__pyo3_get_function_load, __pyo3_get_function_loads};
 
 #[pymodule]
 fn _core(py: Python, m: &PyModule) -> PyResult<()> {
     ffi::version::init(py)?;
     errors::init(py)?;
     tables::init(py)?;
-    m.add_class::<unpickler::Unpickler>()?;
-    m.add_class::<unpickler::UnpicklerMemoProxy>()?;
-    m.add_function(wrap_pyfunction!(load, m)?)?;
-    m.add_function(wrap_pyfunction!(loads, m)?)?;
+    unpickler::register(py, m)?;
     buffer::init(py, m)?;
     m.add("PickleError", errors::pickle_error_class(py))?;
     m.add("PicklingError", errors::pickling_error_class(py))?;

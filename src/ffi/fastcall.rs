@@ -215,12 +215,3 @@ unsafe extern "C" fn call_varargs<const SLOT: usize>(
         fallback.call(&args, kwargs.as_ref())
     })
 }
-
-impl Obj {
-    /// Gives up ownership: the caller now owns the reference.
-    fn into_raw(self) -> *mut PyObject {
-        let p = self.as_ptr();
-        std::mem::forget(self);
-        p
-    }
-}

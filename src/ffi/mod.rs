@@ -73,6 +73,14 @@ impl Obj {
         self.0 == other.0
     }
 
+    /// Gives up ownership: the caller now owns the reference.
+    #[inline]
+    fn into_raw(self) -> *mut PyObject {
+        let p = self.as_ptr();
+        std::mem::forget(self);
+        p
+    }
+
     /// Hands the reference to PyO3.
     #[inline]
     pub fn into_py(self) -> pyo3::PyObject {
@@ -240,9 +248,32 @@ impl Obj {
     }
 
     /// Appends every item of the list `items` to this list (`self[len:] = items`).
-    pub fn list_append_all(&self, items: &Obj) -> PyResult<()> {
-        let n = unsafe { ffi::PyList_Size(self.as_ptr()) };
-        check(unsafe { ffi::PyList_SetSlice(self.as_ptr(), n, n, items.as_ptr()) })
+    /// `self[len(self):] = items` for an exact list, taking ownership of the items.
+    pub fn list_extend_owned<I>(&self, items: I) -> PyResult<()>
+    where
+        I: IntoIterator<Item = Obj>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        let items = items.into_iter();
+        if version::is_frozen_layout() {
+            // One resize and the pointers moved in, as the C unpickler's slice assignment does.
+            let list = self.as_ptr();
+            let old_len = self.list_len();
+            let extra = items.len();
+            // SAFETY: an exact list on 3.6/3.7; no Python code runs until its size is set.
+            let slots =
+                unsafe { layout37::list_reserve_tail(list, extra) }.ok_or_else(fetch_error)?;
+            let mut stored = 0;
+            for item in items.take(extra) {
+                unsafe { *slots.add(stored) = item.into_raw() };
+                stored += 1;
+            }
+            unsafe { layout37::list_set_size(list, old_len + stored) };
+            return Ok(());
+        }
+        let batch = new_list_owned(items)?;
+        let n = self.list_len() as ffi::Py_ssize_t;
+        check(unsafe { ffi::PyList_SetSlice(self.as_ptr(), n, n, batch.as_ptr()) })
     }
 
     pub fn list_len(&self) -> usize {
@@ -595,12 +626,19 @@ where
     I::IntoIter: ExactSizeIterator,
 {
     let items = items.into_iter();
-    let t = Obj::from_owned(unsafe { ffi::PyTuple_New(items.len() as ffi::Py_ssize_t) })?;
+    let n = items.len();
+    let t = Obj::from_owned(unsafe { ffi::PyTuple_New(n as ffi::Py_ssize_t) })?;
+    if version::is_frozen_layout() {
+        // SAFETY: a fresh tuple of `n` empty slots on 3.6/3.7; each gets one owned reference.
+        let slots = unsafe { layout37::tuple_items(t.as_ptr()) };
+        for (i, item) in items.take(n).enumerate() {
+            unsafe { *slots.add(i) = item.into_raw() };
+        }
+        return Ok(t);
+    }
     for (i, item) in items.enumerate() {
-        let p = item.as_ptr();
-        std::mem::forget(item);
         // SAFETY: a fresh tuple; SetItem steals the reference.
-        unsafe { ffi::PyTuple_SetItem(t.as_ptr(), i as ffi::Py_ssize_t, p) };
+        unsafe { ffi::PyTuple_SetItem(t.as_ptr(), i as ffi::Py_ssize_t, item.into_raw()) };
     }
     Ok(t)
 }
@@ -628,12 +666,19 @@ where
     I::IntoIter: ExactSizeIterator,
 {
     let items = items.into_iter();
-    let l = Obj::from_owned(unsafe { ffi::PyList_New(items.len() as ffi::Py_ssize_t) })?;
+    let n = items.len();
+    let l = Obj::from_owned(unsafe { ffi::PyList_New(n as ffi::Py_ssize_t) })?;
+    if version::is_frozen_layout() {
+        // SAFETY: a fresh list of `n` empty slots on 3.6/3.7; each gets one owned reference.
+        let slots = unsafe { layout37::list_items(l.as_ptr()) };
+        for (i, item) in items.take(n).enumerate() {
+            unsafe { *slots.add(i) = item.into_raw() };
+        }
+        return Ok(l);
+    }
     for (i, item) in items.enumerate() {
-        let p = item.as_ptr();
-        std::mem::forget(item);
         // SAFETY: a fresh list; SetItem steals the reference.
-        unsafe { ffi::PyList_SetItem(l.as_ptr(), i as ffi::Py_ssize_t, p) };
+        unsafe { ffi::PyList_SetItem(l.as_ptr(), i as ffi::Py_ssize_t, item.into_raw()) };
     }
     Ok(l)
 }

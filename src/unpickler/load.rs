@@ -595,8 +595,7 @@ impl<'a, S: Source> Loader<'a, S> {
         let list = self.stack.get(x - 1)?.clone();
         if list.is_exact_type(types::list()) {
             // One resize and one copy for the whole batch, as the C unpickler does.
-            let batch = ffi::new_list_owned(self.stack.drain_from(x)?)?;
-            return list.list_append_all(&batch);
+            return list.list_extend_owned(self.stack.drain_from(x)?);
         }
         if let Some(extend) = list.getattr_opt(crate::interned!("extend"))? {
             let items = self.stack.pop_from(x)?;

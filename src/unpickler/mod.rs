@@ -16,6 +16,7 @@ use pyo3::{AsPyPointer, PyTraverseError};
 
 use crate::args::Truth;
 use crate::errors;
+use crate::ffi::fastcall::{self, Fallback};
 use crate::ffi::type_refs::{self, InstanceType};
 use crate::ffi::{self, Obj};
 use crate::hooks::Hook;
@@ -49,18 +50,22 @@ fn make_hooks(
             ))),
         }
     };
-    let buffers = match buffers {
-        Some(b) if !b.is_none() => Some(Obj::of(b).iter()?),
-        _ => None,
-    };
     Ok(Hooks {
         fix_imports,
         encoding: text_arg(encoding, "encoding")?,
         errors: text_arg(errors, "errors")?,
         persistent_load: None,
         find_class: None,
-        buffers,
+        buffers: buffers_iter(buffers.map(Obj::of).as_ref())?,
     })
+}
+
+/// An iterator over the `buffers` argument (None means no out-of-band buffers).
+fn buffers_iter(buffers: Option<&Obj>) -> PyResult<Option<Obj>> {
+    match buffers {
+        Some(b) if !b.is_none() => Ok(Some(b.iter()?)),
+        _ => Ok(None),
+    }
 }
 
 fn run_loader<S: reader::Source>(
@@ -140,9 +145,58 @@ pub fn loads(
     buffers: Option<&PyAny>,
 ) -> PyResult<PyObject> {
     let hooks = make_hooks(fix_imports.0, encoding, errors, buffers)?;
-    let src = BytesSource::new(&Obj::of(data))?;
-    let mut memo = Memo::default();
-    run_loader(src, &hooks, &mut memo, &Cell::new(0)).map(Obj::into_py)
+    load_bytes(&Obj::of(data), &hooks).map(Obj::into_py)
+}
+
+fn load_bytes(data: &Obj, hooks: &Hooks) -> PyResult<Obj> {
+    let src = BytesSource::new(data)?;
+    run_loader(src, hooks, &mut Memo::default(), &Cell::new(0))
+}
+
+/// `loads(data)` and `loads(data, buffers=...)`, the calls that matter for speed; anything else
+/// goes to the general `loads` above.
+fn loads_fast(args: &[Obj], kwargs: &[(&Obj, &Obj)]) -> Result<PyResult<Obj>, Fallback> {
+    let data = match args {
+        [data] => data,
+        _ => return Err(Fallback),
+    };
+    let mut buffers = None;
+    for (name, value) in kwargs {
+        if !name.is(crate::interned!("buffers")) {
+            return Err(Fallback);
+        }
+        buffers = Some(*value);
+    }
+    Ok(buffers_iter(buffers).and_then(|buffers| {
+        let hooks = Hooks {
+            fix_imports: true,
+            encoding: crate::interned!("ASCII").clone(),
+            errors: crate::interned!("strict").clone(),
+            persistent_load: None,
+            find_class: None,
+            buffers,
+        };
+        load_bytes(data, &hooks)
+    }))
+}
+
+/// Adds the unpickler's classes and functions to the module.
+pub fn register(py: Python, m: &PyModule) -> PyResult<()> {
+    m.add_class::<Unpickler>()?;
+    m.add_class::<UnpicklerMemoProxy>()?;
+    m.add_function(wrap_pyfunction!(load, m)?)?;
+    m.add_function(wrap_pyfunction!(loads, m)?)?;
+    // As for `dumps`: a cheaper calling convention, handing unusual calls to the one above.
+    let general = Obj::of(m.getattr("loads")?);
+    let fast = fastcall::new_function::<1>(
+        &Obj::of(m.as_ref()),
+        c"loads",
+        c"loads(data, /, *, fix_imports=True, encoding='ASCII', errors='strict', buffers=())\n--\n\nRead and return an object from the given pickle data (any bytes-like object, not copied).",
+        loads_fast,
+        general,
+    )?;
+    m.add("loads", fast.as_any(py))?;
+    Ok(())
 }
 
 /// Whether `self.find_class` would resolve to the built-in one, so the load may call it directly.

@@ -68,11 +68,15 @@ impl BytesSource {
 impl Source for BytesSource {
     #[inline(always)]
     fn read(&mut self, n: usize) -> PyResult<&[u8]> {
-        let start = self.pos;
-        let end = start.saturating_add(n);
-        match self.view.as_slice().get(start..end) {
+        // Written so that a constant `n` gives a slice of known length (no per-byte checks after).
+        match self
+            .view
+            .as_slice()
+            .get(self.pos..)
+            .and_then(|rest| rest.get(..n))
+        {
             Some(bytes) => {
-                self.pos = end;
+                self.pos += n;
                 Ok(bytes)
             }
             None => Err(truncated()),

@@ -63,6 +63,11 @@ HUGE_MEMO_CASES = [
     ("LONG_BINPUT-80000000-tuple", b"\x80\x02K\x07r\x00\x00\x00\x80j\x00\x00\x00\x80\x86.", (7, 7)),
     ("PUT-4294967295", b"I5\np4294967295\n0g4294967295\n.", 5),
     ("PUT-2**40", b"I5\np1099511627776\n0g1099511627776\n.", 5),
+    # Each index about twice the last: 20 PUTs (100 bytes) reaching index 2**30. A memo that grows
+    # its table to the index it is given ends up allocating gigabytes (found by fuzzing).
+    ("LONG_BINPUT-doubling-ladder",
+     b"\x80\x02N" + b"".join(b"r" + struct.pack("<I", 1025 * (2 ** k) - 1024) for k in range(21)) + b".",
+     None),
 ]
 HUGE_MEMO_CASES_ANY = [
     # Beyond a C ssize_t, the reference raises OverflowError; the target must fail the same way.

@@ -932,9 +932,9 @@ impl<'m> Saver<'m> {
             return Err(e);
         }
         let result = body(self, obj);
-        let left = self.fast_save_leave(obj);
-        result?;
-        left
+        // As in C, the leave runs on errors too, and its own error (the KeyError that follows a
+        // frozenset's unbalanced enter) replaces the body's.
+        self.fast_save_leave(obj).and(result)
     }
 
     fn save_list(&mut self, obj: &Obj) -> PyResult<()> {

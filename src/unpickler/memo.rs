@@ -1,11 +1,13 @@
 //! The unpickler's memo: index → object. Dense indices live in a vector; a forged huge index goes to
-//! a map instead of making us allocate a vector that large.
+//! a map instead of making us allocate a vector that large. The vector never outgrows twice the
+//! number of stored objects (plus a little), so a few PUTs with ever larger indices cannot make it
+//! huge either: memory stays proportional to the input.
 
 use std::collections::HashMap;
 
 use crate::ffi::Obj;
 
-/// Indices up to this far past the dense part are stored densely.
+/// The dense part may be this much longer than twice the number of stored objects.
 const DENSE_SLACK: usize = 1024;
 
 #[derive(Default)]
@@ -40,7 +42,7 @@ impl Memo {
             self.count += 1;
             return;
         }
-        if idx < self.dense.len() || idx <= self.dense.len().saturating_mul(2) + DENSE_SLACK {
+        if idx < self.dense.len() || idx <= self.count.saturating_mul(2) + DENSE_SLACK {
             if idx >= self.dense.len() {
                 self.dense.resize_with(idx + 1, || None);
             }

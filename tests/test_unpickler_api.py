@@ -514,3 +514,22 @@ def test_reinit_switches_the_file():
 )
 def test_small_malformed_pickles_like_reference(ref, data):
     support.assert_same_outcome(support.run(ref.loads, data), support.run(TARGET.loads, data), repr(data))
+
+
+# --- containers are built the way the C unpickler builds them ----------------------------------
+
+@pytest.mark.parametrize("size", [0, 1, 3, 8, 9, 999, 1000, 1001, 2500, 20000])
+@pytest.mark.parametrize("protocol", [0, 1, 2, 5])
+def test_loaded_containers_have_the_reference_allocation(size, protocol):
+    """APPENDS batches extend the list with one resize each, as `_pickle`'s slice assignment does
+    (the list's over-allocation, seen by sys.getsizeof, is the same); LIST and TUPLE give exact
+    sizes."""
+    if REF is None:
+        pytest.skip("no reference pickle module")
+    obj = [list(range(size)), tuple(range(size % 11)), [[i] for i in range(size % 7)],
+           [(i, str(i)) for i in range(size)]]
+    data = REF.dumps(obj, protocol)
+    ours, ref = TARGET.loads(data), REF.loads(data)
+    assert ours == ref
+    assert [sys.getsizeof(x) for x in ours] == [sys.getsizeof(x) for x in ref]
+    assert [sys.getsizeof(x) for x in ours[2]] == [sys.getsizeof(x) for x in ref[2]]

@@ -247,7 +247,6 @@ impl Obj {
         }
     }
 
-    /// Appends every item of the list `items` to this list (`self[len:] = items`).
     /// `self[len(self):] = items` for an exact list, taking ownership of the items.
     pub fn list_extend_owned<I>(&self, items: I) -> PyResult<()>
     where
@@ -263,11 +262,7 @@ impl Obj {
             // SAFETY: an exact list on 3.6/3.7; no Python code runs until its size is set.
             let slots =
                 unsafe { layout37::list_reserve_tail(list, extra) }.ok_or_else(fetch_error)?;
-            let mut stored = 0;
-            for item in items.take(extra) {
-                unsafe { *slots.add(stored) = item.into_raw() };
-                stored += 1;
-            }
+            let stored = unsafe { move_into_slots(slots, items, extra) };
             unsafe { layout37::list_set_size(list, old_len + stored) };
             return Ok(());
         }
@@ -629,11 +624,8 @@ where
     let n = items.len();
     let t = Obj::from_owned(unsafe { ffi::PyTuple_New(n as ffi::Py_ssize_t) })?;
     if version::is_frozen_layout() {
-        // SAFETY: a fresh tuple of `n` empty slots on 3.6/3.7; each gets one owned reference.
-        let slots = unsafe { layout37::tuple_items(t.as_ptr()) };
-        for (i, item) in items.take(n).enumerate() {
-            unsafe { *slots.add(i) = item.into_raw() };
-        }
+        // SAFETY: a fresh tuple of `n` empty slots on 3.6/3.7.
+        unsafe { move_into_slots(layout37::tuple_items(t.as_ptr()), items, n) };
         return Ok(t);
     }
     for (i, item) in items.enumerate() {
@@ -659,6 +651,24 @@ pub fn new_list(items: &[Obj]) -> PyResult<Obj> {
     Ok(l)
 }
 
+/// Moves up to `n` of `items` into consecutive slots (each slot takes over one reference), as
+/// `PyList_SET_ITEM`/`PyTuple_SET_ITEM` do; returns how many were stored.
+///
+/// # Safety
+/// `slots` has room for `n` pointers and holds no references yet.
+unsafe fn move_into_slots(
+    slots: *mut *mut PyObject,
+    items: impl Iterator<Item = Obj>,
+    n: usize,
+) -> usize {
+    let mut stored = 0;
+    for item in items.take(n) {
+        *slots.add(stored) = item.into_raw();
+        stored += 1;
+    }
+    stored
+}
+
 /// A list that takes ownership of `items`.
 pub fn new_list_owned<I>(items: I) -> PyResult<Obj>
 where
@@ -669,11 +679,8 @@ where
     let n = items.len();
     let l = Obj::from_owned(unsafe { ffi::PyList_New(n as ffi::Py_ssize_t) })?;
     if version::is_frozen_layout() {
-        // SAFETY: a fresh list of `n` empty slots on 3.6/3.7; each gets one owned reference.
-        let slots = unsafe { layout37::list_items(l.as_ptr()) };
-        for (i, item) in items.take(n).enumerate() {
-            unsafe { *slots.add(i) = item.into_raw() };
-        }
+        // SAFETY: a fresh list of `n` empty slots on 3.6/3.7.
+        unsafe { move_into_slots(layout37::list_items(l.as_ptr()), items, n) };
         return Ok(l);
     }
     for (i, item) in items.enumerate() {

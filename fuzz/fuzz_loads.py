@@ -64,6 +64,7 @@ def _ways(data, plan):
             ("loads", lambda: m.loads(data)),
             ("loads-buffers", lambda: m.loads(data, buffers=_buffers(m, plan >> 5),
                                               encoding=encoding, errors=errors, fix_imports=fix)),
+            ("loads-only-buffers", lambda: m.loads(data, buffers=_buffers(m, plan >> 5))),
             ("BytesIO", lambda: m.load(io.BytesIO(data))),
             ("read+readline", lambda: m.load(common.ReadReadline(data))),
             ("no-peek", lambda: m.load(common.NoPeek(data), encoding=encoding, errors=errors)),

@@ -108,3 +108,32 @@ def test_fast_mode_frozenset_nesting_error_wins_over_item_error(tail):
         return _outcome(lambda: pickler.dump(obj))
 
     assert run(TARGET) == run(REF) == ("error", "KeyError")
+
+
+def test_fast_mode_state_carries_over_between_dumps():
+    """`_pickle` keeps fast mode's nesting count and id dict from one dump() to the next (and
+    clear_memo() leaves them; __init__ resets them): frozensets, which enter without leaving,
+    push later dumps of the same Pickler over the limit, where a repeated frozenset counts as a
+    cycle. pickle5_rs used to start every dump afresh."""
+    if REF is None:
+        pytest.skip("no reference pickle module")
+
+    def run(module):
+        shared = frozenset({1})
+        outcomes = []
+        pickler = module.Pickler(io.BytesIO(), 4)
+        pickler.fast = True
+        for obj in ([shared] * 30, [shared] * 30, "clear_memo", [shared] * 30, "init",
+                    [shared] * 30, [[shared] * 30], [1, 2]):
+            if obj == "clear_memo":
+                pickler.clear_memo()
+            elif obj == "init":
+                pickler.__init__(io.BytesIO(), 4)
+                pickler.fast = True
+            else:
+                outcomes.append(_outcome(lambda: pickler.dump(obj))[:2])
+        return outcomes
+
+    ours = run(TARGET)
+    assert ours == run(REF)
+    assert ("error", "ValueError") in ours

@@ -29,7 +29,7 @@ use crate::ffi::{self, Obj};
 use crate::opcodes::{DEFAULT_PROTOCOL, HIGHEST_PROTOCOL};
 use globals::globals;
 use memo::Memo;
-use save::{Hooks, Saver, Settings};
+use save::{FastState, Hooks, Saver, Settings};
 use writer::Writer;
 
 /// Protocol number from the `protocol` argument: None = default, negative = highest.
@@ -211,6 +211,7 @@ struct PicklerState {
     pers_func_is_method: bool,
     buffer_callback: Option<Obj>,
     memo: Memo,
+    fast_state: FastState,
 }
 
 /// Pickler(file, protocol=None, fix_imports=True, buffer_callback=None)
@@ -344,7 +345,7 @@ impl Pickler {
     fn dump(slf: &PyCell<Self>, obj: &PyAny) -> PyResult<()> {
         let this = slf.borrow();
         let me = Obj::of(slf.as_ref());
-        let (settings, mut hooks, write, mut memo) = {
+        let (settings, hooks, write, mut memo, fast_state) = {
             let mut st = this.state()?;
             let write = match &st.write {
                 Some(w) => w.clone(),
@@ -375,18 +376,29 @@ impl Pickler {
                 reducer_override: None,
                 buffer_callback: st.buffer_callback.clone(),
             };
-            (settings, hooks, write, std::mem::take(&mut st.memo))
+            let fast_state = std::mem::take(&mut st.fast_state);
+            (
+                settings,
+                hooks,
+                write,
+                std::mem::take(&mut st.memo),
+                fast_state,
+            )
         };
+        let mut saver = Saver::new(settings, Writer::new(Some(write)), &mut memo, hooks);
+        saver.fast_state = fast_state;
         let result = me
             .getattr_opt(&globals().names.reducer_override)
             .and_then(|ro| {
-                hooks.reducer_override = ro;
-                let mut saver = Saver::new(settings, Writer::new(Some(write)), &mut memo, hooks);
+                saver.hooks.reducer_override = ro;
                 saver.dump(&Obj::of(obj))?;
                 saver.out.flush_to_file()
             });
+        let fast_state = std::mem::take(&mut saver.fast_state);
+        drop(saver);
         if let Ok(mut st) = this.state() {
             st.memo = memo;
+            st.fast_state = fast_state;
         }
         result
     }
@@ -494,6 +506,9 @@ impl PyGCProtocol for Pickler {
                 visit.call(o)?;
             }
             for (o, _) in st.memo.entries() {
+                visit.call(o)?;
+            }
+            if let Some(o) = st.fast_state.memo() {
                 visit.call(o)?;
             }
         }

@@ -39,6 +39,21 @@ pub struct Settings {
     pub fast: bool,
 }
 
+/// Fast mode's nesting count and its dict of the ids being saved deeper than the limit. A
+/// `Pickler` keeps them from one dump to the next, as `_pickle` does, so a frozenset's enter
+/// without a leave carries over too.
+#[derive(Default)]
+pub struct FastState {
+    nesting: i32,
+    memo: Option<Obj>,
+}
+
+impl FastState {
+    pub fn memo(&self) -> Option<&Obj> {
+        self.memo.as_ref()
+    }
+}
+
 pub struct Saver<'m> {
     proto: u8,
     bin: bool,
@@ -46,9 +61,8 @@ pub struct Saver<'m> {
     fast: bool,
     pub out: Writer,
     memo: &'m mut Memo,
-    hooks: Hooks,
-    fast_nesting: i32,
-    fast_memo: Option<Obj>,
+    pub hooks: Hooks,
+    pub fast_state: FastState,
     depth: usize,
     depth_limit: usize,
     /// Saving stops (RecursionError) when the stack pointer goes below this address.
@@ -72,8 +86,7 @@ impl<'m> Saver<'m> {
             out,
             memo,
             hooks,
-            fast_nesting: 0,
-            fast_memo: None,
+            fast_state: FastState::default(),
             depth: 0,
             depth_limit: ffi::recursion_limit(),
             stack_floor: pk::stack_floor(STACK_RED_ZONE),
@@ -188,19 +201,19 @@ impl<'m> Saver<'m> {
     // ---- fast mode guards against cycles ----
 
     fn fast_save_enter(&mut self, obj: &Obj) -> PyResult<()> {
-        self.fast_nesting += 1;
-        if self.fast_nesting >= FAST_NESTING_LIMIT {
-            let memo = match &self.fast_memo {
+        self.fast_state.nesting += 1;
+        if self.fast_state.nesting >= FAST_NESTING_LIMIT {
+            let memo = match &self.fast_state.memo {
                 Some(m) => m.clone(),
                 None => {
                     let m = ffi::new_dict()?;
-                    self.fast_memo = Some(m.clone());
+                    self.fast_state.memo = Some(m.clone());
                     m
                 }
             };
             let key = pk::int_from_addr(obj.addr())?;
             if memo.dict_get(&key)?.is_some() {
-                self.fast_nesting = -1;
+                self.fast_state.nesting = -1;
                 return Err(PyValueError::new_err(format!(
                     "fast mode: can't pickle cyclic objects including object type {} at {:#x}",
                     tp_name(&obj.type_obj()),
@@ -213,10 +226,10 @@ impl<'m> Saver<'m> {
     }
 
     fn fast_save_leave(&mut self, obj: &Obj) -> PyResult<()> {
-        let was = self.fast_nesting;
-        self.fast_nesting -= 1;
+        let was = self.fast_state.nesting;
+        self.fast_state.nesting -= 1;
         if was >= FAST_NESTING_LIMIT {
-            if let Some(memo) = &self.fast_memo {
+            if let Some(memo) = &self.fast_state.memo {
                 let key = pk::int_from_addr(obj.addr())?;
                 memo.del_item(&key)?;
             }

@@ -137,3 +137,22 @@ def test_fast_mode_state_carries_over_between_dumps():
     ours = run(TARGET)
     assert ours == run(REF)
     assert ("error", "ValueError") in ours
+
+
+@pytest.mark.parametrize("way", ["loads", "BytesIO"])
+@pytest.mark.parametrize("opcode", [b"C\x01", b"B\x01\x00\x00\x00", b"\x8e\x01" + b"\x00" * 7,
+                                    b"\x96\x01" + b"\x00" * 7])
+def test_one_byte_payloads_are_fresh_objects(way, opcode):
+    """The C unpickler makes each BINBYTES/BYTEARRAY8 object empty and then fills it, so two
+    1-byte payloads load as two objects; pickle5_rs used to hand out CPython's cached 1-byte
+    bytes from in-memory data (the identity showed in the loaded list's re-pickling)."""
+    if REF is None:
+        pytest.skip("no reference pickle module")
+    data = b"\x80\x05](" + opcode + b"a" + opcode + b"a" + opcode + b"b" + b"e."
+
+    def identities(module):
+        value = module.loads(data) if way == "loads" else module.load(io.BytesIO(data))
+        return value, [[x is y for y in value] for x in value]
+
+    assert identities(TARGET) == identities(REF)
+    assert identities(TARGET)[1][0][1] is False

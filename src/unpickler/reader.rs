@@ -40,12 +40,12 @@ pub trait Source {
     fn finish(&mut self) -> PyResult<()>;
 }
 
+/// A new `bytes` (or `bytearray`) holding `data`, made empty and then filled as the C unpickler
+/// makes it: a 1-byte `bytes` is then a fresh object, not the interpreter's cached one.
 fn object_from_slice(data: &[u8], bytearray: bool) -> PyResult<Obj> {
-    if bytearray {
-        ffi::new_bytearray(data)
-    } else {
-        ffi::new_bytes(data)
-    }
+    let mut buf = NewBuffer::new(data.len(), bytearray)?;
+    buf.as_mut_slice().copy_from_slice(data);
+    Ok(buf.finish())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -40,12 +40,18 @@ pub trait Source {
     fn finish(&mut self) -> PyResult<()>;
 }
 
-/// A new `bytes` (or `bytearray`) holding `data`, made empty and then filled as the C unpickler
-/// makes it: a 1-byte `bytes` is then a fresh object, not the interpreter's cached one.
+/// A new `bytes` (or `bytearray`) holding `data`. The C unpickler makes it empty and then fills
+/// it, so a 1-byte `bytes` is a fresh object, not the interpreter's cached one: the same here.
 fn object_from_slice(data: &[u8], bytearray: bool) -> PyResult<Obj> {
-    let mut buf = NewBuffer::new(data.len(), bytearray)?;
-    buf.as_mut_slice().copy_from_slice(data);
-    Ok(buf.finish())
+    if bytearray {
+        return ffi::new_bytearray(data);
+    }
+    if data.len() == 1 {
+        let mut buf = NewBuffer::new(1, false)?;
+        buf.as_mut_slice().copy_from_slice(data);
+        return Ok(buf.finish());
+    }
+    ffi::new_bytes(data)
 }
 
 // ---------------------------------------------------------------------------------------------

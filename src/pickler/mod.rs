@@ -394,8 +394,7 @@ impl Pickler {
                 saver.dump(&Obj::of(obj))?;
                 saver.out.flush_to_file()
             });
-        let fast_state = std::mem::take(&mut saver.fast_state);
-        drop(saver);
+        let fast_state = saver.fast_state;
         if let Ok(mut st) = this.state() {
             st.memo = memo;
             st.fast_state = fast_state;

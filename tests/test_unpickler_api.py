@@ -5,6 +5,7 @@ import copyreg
 import datetime
 import io
 import pickle
+import struct
 import sys
 
 import pytest
@@ -533,3 +534,18 @@ def test_loaded_containers_have_the_reference_allocation(size, protocol):
     assert ours == ref
     assert [sys.getsizeof(x) for x in ours] == [sys.getsizeof(x) for x in ref]
     assert [sys.getsizeof(x) for x in ours[2]] == [sys.getsizeof(x) for x in ref[2]]
+
+
+@pytest.mark.parametrize("sizes", [(1,), (999,), (1000,), (1001,), (2500,), (3, 1000), (1000, 2500, 7)])
+def test_hand_made_appends_batches_of_any_size(sizes):
+    """APPENDS batches a pickler never writes (over 1000 items, several per list) grow the list
+    with one resize each, like the reference, and hold the items in order."""
+    if REF is None:
+        pytest.skip("no reference pickle module")
+    data = b"\x80\x02]"
+    for batch, size in enumerate(sizes):
+        data += b"(" + b"".join(b"J" + struct.pack("<i", batch * 100000 + i) for i in range(size)) + b"e"
+    data += b"."
+    ours, ref = TARGET.loads(data), REF.loads(data)
+    assert ours == ref == [b * 100000 + i for b, size in enumerate(sizes) for i in range(size)]
+    assert sys.getsizeof(ours) == sys.getsizeof(ref)

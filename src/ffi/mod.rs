@@ -266,9 +266,19 @@ impl Obj {
             unsafe { layout37::list_set_size(list, old_len + stored) };
             return Ok(());
         }
-        let batch = new_list_owned(items)?;
-        let n = self.list_len() as ffi::Py_ssize_t;
-        check(unsafe { ffi::PyList_SetSlice(self.as_ptr(), n, n, batch.as_ptr()) })
+        // Stable ABI: one slice assignment of placeholders grows the list exactly as C's does,
+        // then each item replaces its placeholder. Cheaper than building a batch list to splice
+        // in: no second list to fill, reference and free item by item.
+        let list = self.as_ptr();
+        let start = self.list_len() as ffi::Py_ssize_t;
+        let placeholders = none_tuple(items.len())?;
+        check(unsafe { ffi::PyList_SetSlice(list, start, start, placeholders.as_ptr()) })?;
+        for (i, item) in items.enumerate() {
+            // SAFETY: the slot exists (added above, no Python code ran since); SetItem steals
+            // the reference and releases the placeholder.
+            unsafe { ffi::PyList_SetItem(list, start + i as ffi::Py_ssize_t, item.into_raw()) };
+        }
+        Ok(())
     }
 
     pub fn list_len(&self) -> usize {
@@ -667,6 +677,26 @@ unsafe fn move_into_slots(
         stored += 1;
     }
     stored
+}
+
+/// A tuple of `n` Nones. The size of an APPENDS batch from a pickler (1000) is kept, so the
+/// common case costs a reference; other sizes take a slice of it or a repeat.
+fn none_tuple(n: usize) -> PyResult<Obj> {
+    const KEPT: usize = 1000;
+    static KEPT_NONES: once_cell::sync::OnceCell<Obj> = once_cell::sync::OnceCell::new();
+    let kept = KEPT_NONES.get_or_try_init(|| repeated_none(KEPT))?;
+    match n {
+        KEPT => Ok(kept.clone()),
+        n if n < KEPT => Obj::from_owned(unsafe {
+            ffi::PyTuple_GetSlice(kept.as_ptr(), 0, n as ffi::Py_ssize_t)
+        }),
+        n => repeated_none(n),
+    }
+}
+
+fn repeated_none(n: usize) -> PyResult<Obj> {
+    let one = Obj::from_owned(unsafe { ffi::PyTuple_Pack(1, ffi::Py_None()) })?;
+    Obj::from_owned(unsafe { ffi::PySequence_Repeat(one.as_ptr(), n as ffi::Py_ssize_t) })
 }
 
 /// A list that takes ownership of `items`.

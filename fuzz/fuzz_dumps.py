@@ -411,11 +411,13 @@ def _hashable(x):
     """Hashable with the same hash in both builds of a graph (so sets iterate in the same
     order): no object hashed by its id unless it is a module-level global, the same object in
     both builds."""
-    if x is None or isinstance(x, (bool, int, float, complex, str, bytes, range, Reducible)):
+    # type(), not isinstance(): BadClassAttr claims to be an int but hashes by its id.
+    kind = type(x)
+    if x is None or issubclass(kind, (bool, int, float, complex, str, bytes, range, Reducible)):
         return True
-    if isinstance(x, (tuple, frozenset)):
+    if issubclass(kind, (tuple, frozenset)):
         return all(_hashable(i) for i in x)
-    if isinstance(x, _GLOBAL_OBJECTS):
+    if issubclass(kind, _GLOBAL_OBJECTS):
         module = sys.modules.get(getattr(x, "__module__", None) or "")
         return getattr(module, getattr(x, "__qualname__", ""), None) is x
     return x is Ellipsis or x is NotImplemented

@@ -154,5 +154,6 @@ def test_one_byte_payloads_are_fresh_objects(way, opcode):
         value = module.loads(data) if way == "loads" else module.load(io.BytesIO(data))
         return value, [[x is y for y in value] for x in value]
 
-    assert identities(TARGET) == identities(REF)
-    assert identities(TARGET)[1][0][1] is False
+    ours = identities(TARGET)
+    assert ours == identities(REF)
+    assert ours[1][0][1] is False

@@ -6,11 +6,11 @@
 
 pub mod buffer;
 pub mod fastcall;
+pub mod heap_type;
 mod layout37;
 pub mod picklebuffer;
 pub mod pickling;
 mod raw;
-pub mod type_refs;
 pub mod version;
 
 use std::os::raw::{c_char, c_int};

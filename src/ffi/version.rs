@@ -24,3 +24,21 @@ pub fn running() -> (u8, u8) {
 pub fn is_frozen_layout() -> bool {
     running() < (3, 8)
 }
+
+/// The minor versions whose object layouts this crate may read or write directly: 3.6/3.7 (frozen)
+/// and the released 3.8 ... 3.13, whose headers were checked. Any other version takes the API path.
+const LAYOUT_CHECKED: std::ops::RangeInclusive<(u8, u8)> = (3, 6)..=(3, 13);
+
+/// Set to 1 to force the API path on every version (CI runs the tests once that way).
+pub const API_ONLY_ENV: &str = "PICKLE5_RS_API_ONLY";
+
+static API_ONLY: OnceCell<bool> = OnceCell::new();
+
+/// Whether struct layouts may be touched at all: a checked version, and not forced off. Each use
+/// still verifies the layout on live objects before relying on it.
+pub fn layout_access() -> bool {
+    let forced_off = *API_ONLY.get_or_init(|| {
+        std::env::var_os(API_ONLY_ENV).map_or(false, |v| !v.is_empty() && v != "0")
+    });
+    !forced_off && LAYOUT_CHECKED.contains(&running())
+}

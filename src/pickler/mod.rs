@@ -24,7 +24,7 @@ use crate::args::Truth;
 use crate::errors;
 use crate::ffi::fastcall::{self, Fallback};
 use crate::ffi::pickling::{self as pk, IntSlot, MemberKind, ObjectSlot};
-use crate::ffi::type_refs::{self, InstanceType};
+use crate::ffi::heap_type;
 use crate::ffi::{self, Obj};
 use crate::opcodes::{DEFAULT_PROTOCOL, HIGHEST_PROTOCOL};
 use globals::globals;
@@ -227,18 +227,6 @@ pub struct Pickler {
     /// Read and written by the `fast` member descriptor.
     fast: IntSlot,
     state: RefCell<PicklerState>,
-    instance_type: InstanceType,
-}
-
-impl Drop for Pickler {
-    fn drop(&mut self) {
-        type_refs::flush_released_types();
-        // Release every held object now, so that nothing can run Python code once the type
-        // reference is handed over (see `type_refs`).
-        *self.state.get_mut() = PicklerState::default();
-        self.dispatch_table.set(None);
-        self.instance_type.release_after_dealloc();
-    }
 }
 
 impl Pickler {
@@ -248,7 +236,6 @@ impl Pickler {
             bin: IntSlot::new(0),
             fast: IntSlot::new(0),
             state: RefCell::new(PicklerState::default()),
-            instance_type: InstanceType::default(),
         }
     }
 
@@ -281,8 +268,6 @@ impl Pickler {
         buffer_callback: Option<&PyAny>,
     ) -> PyResult<()> {
         let this = slf.borrow();
-        let pyclass = slf.py().get_type::<Pickler>().as_type_ptr();
-        this.instance_type.record(&Obj::of(slf.as_ref()), pyclass);
         let proto = parse_protocol(protocol)?;
         let fix = fix_imports.0;
         {
@@ -588,6 +573,9 @@ fn overridden_persistent_id(slf: &PyCell<Pickler>) -> PyResult<Option<Obj>> {
 pub fn register(py: Python, m: &PyModule) -> PyResult<()> {
     globals::init(py)?;
     m.add_class::<Pickler>()?;
+    heap_type::adopt_instance_type_refs::<{ heap_type::PICKLER }>(
+        py.get_type::<Pickler>().as_type_ptr(),
+    );
     m.add_class::<PicklerMemoProxy>()?;
     m.add_function(wrap_pyfunction!(dump, m)?)?;
     m.add_function(wrap_pyfunction!(dumps, m)?)?;

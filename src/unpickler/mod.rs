@@ -17,7 +17,7 @@ use pyo3::{AsPyPointer, PyTraverseError};
 use crate::args::Truth;
 use crate::errors;
 use crate::ffi::fastcall::{self, Fallback};
-use crate::ffi::type_refs::{self, InstanceType};
+use crate::ffi::heap_type;
 use crate::ffi::{self, Obj};
 use crate::hooks::Hook;
 use load::{Hooks, Loader};
@@ -183,6 +183,9 @@ fn loads_fast(args: &[Obj], kwargs: &[(&Obj, &Obj)]) -> Result<PyResult<Obj>, Fa
 /// Adds the unpickler's classes and functions to the module.
 pub fn register(py: Python, m: &PyModule) -> PyResult<()> {
     m.add_class::<Unpickler>()?;
+    heap_type::adopt_instance_type_refs::<{ heap_type::UNPICKLER }>(
+        py.get_type::<Unpickler>().as_type_ptr(),
+    );
     m.add_class::<UnpicklerMemoProxy>()?;
     m.add_function(wrap_pyfunction!(load, m)?)?;
     m.add_function(wrap_pyfunction!(loads, m)?)?;
@@ -243,7 +246,6 @@ pub struct Unpickler {
     /// that extends past STOP, or of one cut short): the next `load()` starts with them, as
     /// `_pickle`'s input buffer does.
     leftover: RefCell<Vec<u8>>,
-    instance_type: InstanceType,
 }
 
 impl Unpickler {
@@ -260,8 +262,6 @@ impl Unpickler {
         let hooks = make_hooks(fix_imports, encoding, errors, buffers)?;
         {
             let this = cell.borrow();
-            let pyclass = slf.py().get_type::<Unpickler>().as_type_ptr();
-            this.instance_type.record(&Obj::of(slf), pyclass);
             *this.setup.borrow_mut() = Some(Setup {
                 file: methods,
                 hooks,
@@ -281,18 +281,6 @@ impl Unpickler {
     }
 }
 
-impl Drop for Unpickler {
-    fn drop(&mut self) {
-        type_refs::flush_released_types();
-        // Release every held object now, so that nothing can run Python code once the type
-        // reference is handed over (see `type_refs`).
-        self.setup.get_mut().take();
-        self.memo.get_mut().clear();
-        self.persistent_load.get_mut().take();
-        self.instance_type.release_after_dealloc();
-    }
-}
-
 #[pymethods]
 impl Unpickler {
     #[new]
@@ -305,7 +293,6 @@ impl Unpickler {
             proto: Cell::new(0),
             persistent_load: RefCell::new(None),
             leftover: RefCell::new(Vec::new()),
-            instance_type: InstanceType::default(),
         })
     }
 

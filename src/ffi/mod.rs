@@ -11,6 +11,7 @@ mod layout37;
 pub mod picklebuffer;
 pub mod pickling;
 mod raw;
+pub mod stack;
 pub mod version;
 
 use std::os::raw::{c_char, c_int};
@@ -21,6 +22,9 @@ use pyo3::prelude::*;
 use pyo3::AsPyPointer;
 
 use pyo3::ffi::PyObject;
+
+/// What a `RecursionError` raised before calling into Python says.
+const CALLING: &str = " while calling a Python object";
 
 /// An owned (strong) reference to a Python object. Dropping it releases the reference; the GIL must
 /// be held, which every holder guarantees by only living inside calls from Python.
@@ -151,6 +155,7 @@ impl Obj {
 
     /// `self(*args, **kwargs)`; `args` must be a tuple.
     pub fn call(&self, args: &Obj, kwargs: Option<&Obj>) -> PyResult<Obj> {
+        stack::check(CALLING)?;
         let kw = kwargs.map_or(std::ptr::null_mut(), |k| k.as_ptr());
         Obj::from_owned(unsafe { ffi::PyObject_Call(self.as_ptr(), args.as_ptr(), kw) })
     }

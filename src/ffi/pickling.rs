@@ -1,6 +1,5 @@
 //! C-API wrappers the pickler needs beyond the shared ones in `ffi/mod.rs`: type-flag checks, live
-//! iteration of lists/dicts/sets, int/float/str payload access, member descriptors at fixed offsets,
-//! and a stack-depth probe.
+//! iteration of lists/dicts/sets, int/float/str payload access, member descriptors at fixed offsets.
 
 use std::cell::UnsafeCell;
 use std::os::raw::{c_char, c_int, c_long, c_void};
@@ -322,6 +321,7 @@ impl Obj {
     /// `self(arg)` without building an argument tuple where the interpreter allows (3.8+).
     #[inline]
     pub fn call_one(&self, arg: &Obj) -> PyResult<Obj> {
+        super::stack::check(super::CALLING)?;
         Obj::from_owned(unsafe {
             ffi::PyObject_CallFunctionObjArgs(
                 self.as_ptr(),
@@ -334,6 +334,7 @@ impl Obj {
     /// `self(a, b)` likewise.
     #[inline]
     pub fn call_two(&self, a: &Obj, b: &Obj) -> PyResult<Obj> {
+        super::stack::check(super::CALLING)?;
         Obj::from_owned(unsafe {
             ffi::PyObject_CallFunctionObjArgs(
                 self.as_ptr(),
@@ -494,64 +495,6 @@ pub fn install_member(
     })?;
     let name_obj = super::new_str(std::str::from_utf8(&name[..name.len() - 1]).unwrap_or("?"))?;
     ty.setattr(&name_obj, &descr)
-}
-
-// ---- stack depth ----
-
-thread_local! {
-    static STACK_LOW: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-/// Lowest usable address of the current thread's stack (0 when unknown).
-fn stack_low() -> usize {
-    STACK_LOW.with(|cell| {
-        let cached = cell.get();
-        if cached != 0 {
-            return cached;
-        }
-        let low = query_stack_low();
-        cell.set(if low == 0 { 1 } else { low });
-        low
-    })
-}
-
-#[cfg(target_os = "linux")]
-fn query_stack_low() -> usize {
-    unsafe {
-        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
-        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
-            return 0;
-        }
-        let mut addr: *mut c_void = std::ptr::null_mut();
-        let mut size: libc::size_t = 0;
-        let rc = libc::pthread_attr_getstack(&attr, &mut addr, &mut size);
-        libc::pthread_attr_destroy(&mut attr);
-        if rc != 0 {
-            return 0;
-        }
-        addr as usize
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn query_stack_low() -> usize {
-    0
-}
-
-/// The current stack pointer (approximately: the address of a local).
-#[inline(always)]
-pub fn stack_pointer() -> usize {
-    let marker = 0u8;
-    std::hint::black_box(&marker) as *const u8 as usize
-}
-
-/// The stack address below which a deeper recursion must stop, keeping `red_zone` bytes free
-/// (0 when the platform does not tell us the stack bounds).
-pub fn stack_floor(red_zone: usize) -> usize {
-    match stack_low() {
-        0 | 1 => 0,
-        low => low + red_zone,
-    }
 }
 
 /// Whether a type is a subclass of list or dict (from its flags).

@@ -37,8 +37,7 @@ static API_ONLY: OnceCell<bool> = OnceCell::new();
 /// Whether struct layouts may be touched at all: a checked version, and not forced off. Each use
 /// still verifies the layout on live objects before relying on it.
 pub fn layout_access() -> bool {
-    let forced_off = *API_ONLY.get_or_init(|| {
-        std::env::var_os(API_ONLY_ENV).is_some_and(|v| !v.is_empty() && v != "0")
-    });
+    let forced_off = *API_ONLY
+        .get_or_init(|| std::env::var_os(API_ONLY_ENV).is_some_and(|v| !v.is_empty() && v != "0"));
     !forced_off && LAYOUT_CHECKED.contains(&running())
 }

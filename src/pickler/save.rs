@@ -17,8 +17,6 @@ use crate::opcodes::*;
 
 const BATCHSIZE: usize = 1000;
 const FAST_NESTING_LIMIT: i32 = 50;
-/// Stack kept free below the deepest save frame, for the Python code that reducers run.
-const STACK_RED_ZONE: usize = 256 * 1024;
 
 /// The hooks a pickler consults while saving.
 #[derive(Default)]
@@ -72,8 +70,22 @@ pub struct Saver<'m> {
     plain_types: PlainTypes,
 }
 
+/// How deep objects may nest, in calls as `Py_EnterRecursiveCall` counts them: the recursion limit,
+/// and from 3.12 on at least the interpreter's fixed C recursion limit, which is what bounds the
+/// C pickler there. (The native stack is guarded separately.)
+fn nesting_limit() -> usize {
+    let c_limit = match ffi::version::running() {
+        v if v >= (3, 13) => 10_000,
+        v if v >= (3, 12) => 1_500,
+        _ => 0,
+    };
+    ffi::recursion_limit().max(c_limit)
+}
+
+const PICKLING: &str = " while pickling an object";
+
 fn recursion_error() -> PyErr {
-    PyRecursionError::new_err("maximum recursion depth exceeded while pickling an object")
+    PyRecursionError::new_err(format!("maximum recursion depth exceeded{}", PICKLING))
 }
 
 impl<'m> Saver<'m> {
@@ -88,8 +100,8 @@ impl<'m> Saver<'m> {
             hooks,
             fast_state: FastState::default(),
             depth: 0,
-            depth_limit: ffi::recursion_limit(),
-            stack_floor: pk::stack_floor(STACK_RED_ZONE),
+            depth_limit: nesting_limit(),
+            stack_floor: ffi::stack::floor(),
             backport_pickle_buffer: crate::buffer::backport_pickle_buffer_type(),
             plain_types: PlainTypes::default(),
         }
@@ -97,6 +109,7 @@ impl<'m> Saver<'m> {
 
     /// Writes a whole pickle of `obj`: PROTO, the object, STOP, and closes the last frame.
     pub fn dump(&mut self, obj: &Obj) -> PyResult<()> {
+        ffi::stack::check(PICKLING)?;
         if self.proto >= 2 {
             self.out.write(&[PROTO, self.proto]);
             if self.proto >= 4 {
@@ -118,7 +131,7 @@ impl<'m> Saver<'m> {
         if self.depth >= self.depth_limit {
             return Err(recursion_error());
         }
-        if pk::stack_pointer() < self.stack_floor {
+        if ffi::stack::pointer() < self.stack_floor {
             return Err(recursion_error());
         }
         self.depth += 1;

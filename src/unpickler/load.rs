@@ -192,6 +192,7 @@ fn memo_missing(key: &Obj) -> PyErr {
 impl<'a, S: Source> Loader<'a, S> {
     /// Runs until STOP and returns the top of the stack.
     pub fn run(&mut self) -> PyResult<Obj> {
+        crate::ffi::stack::check(" while unpickling an object")?;
         self.stack.clear();
         self.proto.set(0);
         loop {

@@ -49,7 +49,7 @@ CLOUDPICKLE_REFERENCE = {"3.6": {"passed": 255, "skipped": 5}, "3.7": {"passed":
 SYSTEM_TMP = tempfile.gettempdir()
 
 nox.needs_version = ">=2024.4.15"
-nox.options.sessions = ["lint", "tests", "integration", "fuzz"]
+nox.options.sessions = ["lint", "tests", "tests_api_only", "integration", "fuzz"]
 nox.options.default_venv_backend = "venv"
 # A missing interpreter is a failure, not a skip: CI must test every version.
 nox.options.error_on_missing_interpreters = True
@@ -166,12 +166,28 @@ def _pickletester_38(session):
 @nox.session(python=PYTHONS, venv_backend="venv")
 def tests(session):
     """pytest tests/ against the installed wheel."""
+    _run_tests(session, {})
+
+
+# Where struct layouts are read or written directly (3.8+ under a version allow-list), the tests
+# also run once with that forced off, so the API path stays tested.
+API_ONLY_PYTHON = "3.12"
+
+
+@nox.session(python=API_ONLY_PYTHON, venv_backend="venv")
+def tests_api_only(session):
+    """pytest tests/ with PICKLE5_RS_API_ONLY=1: no struct layout access."""
+    _run_tests(session, {"PICKLE5_RS_API_ONLY": "1"})
+
+
+def _run_tests(session, extra_env):
     requirements = [PYTEST.get(session.python, PYTEST_DEFAULT), *_reference_backport(session)]
     _install(session, *requirements, *_requirements_file(ROOT / "tests" / "requirements.txt"))
     env = {
         "PICKLE5_RS_PICKLETESTER_38": _pickletester_38(session),
         # Lets tests/test_module.py check that the wheel, not the source tree, is imported.
         "PICKLE5_RS_EXPECT_INSTALLED": "1",
+        **extra_env,
     }
     # From a scratch directory, so the source tree's pickle5_rs/ (which has no
     # extension module) is not on sys.path. Exit code 5 (no tests) fails the run.

@@ -12,6 +12,10 @@ from unpickle_support import REF, TARGET
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLASSES = ["Pickler", "Unpickler"]
+# With struct layout access forced off, the class's deallocator cannot be wrapped: instances then
+# never release their class (a leak, never a crash), so classes are not collected.
+API_ONLY = os.environ.get("PICKLE5_RS_API_ONLY", "") not in ("", "0")
+needs_layout = pytest.mark.skipif(API_ONLY, reason="classes leak on the forced API path")
 
 _PRELUDE = r"""
 import gc, io, sys, weakref
@@ -65,7 +69,9 @@ def test_class_swap_releases_the_type_the_instance_dies_with(cls):
     got, _ = _run(_CLASS_SWAP, "target", cls)
     ref, _ = _run(_CLASS_SWAP, "reference", cls)
     expected_use = "dumped" if cls == "Pickler" else "1"
-    assert got == ref == ["True", expected_use, expected_use]
+    assert ref == ["True", expected_use, expected_use]
+    # On the forced API path the classes keep the references (counts grow), never lose them.
+    assert got == (["False", expected_use, expected_use] if API_ONLY else ref)
 
 
 _SUBCLASS_CYCLES = r"""
@@ -82,6 +88,7 @@ print(sum(r() is not None for r in refs))
 """
 
 
+@needs_layout
 @pytest.mark.parametrize("cls", CLASSES)
 def test_cycles_through_a_subclass_are_collected(cls):
     got, _ = _run(_SUBCLASS_CYCLES, "target", cls)
@@ -100,6 +107,7 @@ print(sum(r() is not None for r in refs))
 """
 
 
+@needs_layout
 @pytest.mark.parametrize("cls", CLASSES)
 def test_instances_never_initialised_release_their_class(cls):
     got, _ = _run(_NEW_ONLY, "target", cls)
@@ -120,7 +128,7 @@ plain = P.Pickler(io.BytesIO())
 """
 
 
-@pytest.mark.parametrize("which", ["target", "reference"])
+@pytest.mark.parametrize("which", [pytest.param("target", marks=needs_layout), "reference"])
 def test_pickler_alive_at_exit_flushes_its_file_and_says_nothing(which, tmp_path):
     # The file is closed (and flushed) only when the pickler in the cycle through its class is
     # collected at exit. On 3.8 a pickler freed during shutdown printed a SystemError.
@@ -138,6 +146,7 @@ print(any(r is Mine for r in gc.get_referents(obj)), sys.version_info >= (3, 9))
 """
 
 
+@needs_layout
 @pytest.mark.parametrize("cls", CLASSES)
 def test_traverse_visits_the_type_where_cpython_requires_it(cls):
     got, _ = _run(_TRAVERSE_SEES_TYPE, "target", cls)

@@ -8,6 +8,7 @@ mod buffer;
 mod errors;
 mod ffi;
 mod hooks;
+mod in_use;
 mod opcodes;
 mod pickler;
 mod tables;

@@ -69,11 +69,6 @@ impl Memo {
         }
     }
 
-    #[inline]
-    pub fn contains(&self, obj: &Obj) -> bool {
-        self.get(obj).is_some()
-    }
-
     /// Records `obj` with index `value` (replacing the index if already present).
     pub fn insert(&mut self, obj: &Obj, value: usize) {
         let i = self.find(obj.addr());
@@ -102,12 +97,6 @@ impl Memo {
                 i = (i + 1) & mask;
             }
             self.slots[i] = n as u32 + 1;
-        }
-    }
-
-    pub fn clear(&mut self) {
-        if !self.entries.is_empty() {
-            *self = Memo::new();
         }
     }
 

@@ -26,6 +26,7 @@ use crate::ffi::fastcall::{self, Fallback};
 use crate::ffi::heap_type;
 use crate::ffi::pickling::{self as pk, IntSlot, MemberKind, ObjectSlot};
 use crate::ffi::{self, Obj};
+use crate::in_use::InUse;
 use crate::opcodes::{DEFAULT_PROTOCOL, HIGHEST_PROTOCOL};
 use globals::globals;
 use memo::Memo;
@@ -75,19 +76,18 @@ fn run_dump(
     buffer_callback: Option<Obj>,
     file_write: Option<Obj>,
 ) -> PyResult<Option<Obj>> {
-    let mut memo = Memo::new();
+    let memo = RefCell::new(Memo::new());
     let settings = Settings {
         proto,
         bin: proto > 0,
         fix_imports: fix_imports && proto < 3,
-        fast: false,
     };
     let hooks = Hooks {
         buffer_callback,
         ..Hooks::default()
     };
     let to_file = file_write.is_some();
-    let mut saver = Saver::new(settings, Writer::new(file_write), &mut memo, hooks);
+    let mut saver = Saver::new(settings, Writer::new(file_write), &memo, None, hooks);
     saver.dump(obj)?;
     if to_file {
         saver.out.flush_to_file()?;
@@ -210,7 +210,6 @@ struct PicklerState {
     /// `pers_func` is the function of a method bound to this pickler: call it with the pickler.
     pers_func_is_method: bool,
     buffer_callback: Option<Obj>,
-    memo: Memo,
     fast_state: FastState,
 }
 
@@ -227,6 +226,9 @@ pub struct Pickler {
     /// Read and written by the `fast` member descriptor.
     fast: IntSlot,
     state: RefCell<PicklerState>,
+    /// Outside `state`: a running dump uses it while hooks may read, clear or replace it.
+    memo: RefCell<Memo>,
+    in_use: InUse,
 }
 
 impl Pickler {
@@ -236,7 +238,23 @@ impl Pickler {
             bin: IntSlot::new(0),
             fast: IntSlot::new(0),
             state: RefCell::new(PicklerState::default()),
+            memo: RefCell::new(Memo::new()),
+            in_use: InUse::default(),
         }
+    }
+
+    /// Puts `memo` in place; the old entries are released after the borrow ends, as releasing
+    /// them may run Python code that looks at the memo.
+    fn replace_memo(&self, memo: Memo) -> PyResult<()> {
+        self.in_use.check("Pickler")?;
+        let mut current = self
+            .memo
+            .try_borrow_mut()
+            .map_err(|_| PyValueError::new_err("Pickler memo is in use"))?;
+        let old = std::mem::replace(&mut *current, memo);
+        drop(current);
+        drop(old);
+        Ok(())
     }
 
     fn state(&self) -> PyResult<std::cell::RefMut<'_, PicklerState>> {
@@ -268,13 +286,14 @@ impl Pickler {
         buffer_callback: Option<&PyAny>,
     ) -> PyResult<()> {
         let this = slf.borrow();
+        this.in_use.check("Pickler")?;
         let proto = parse_protocol(protocol)?;
         let fix = fix_imports.0;
         {
             // A second __init__ starts from scratch, as in C.
             let mut st = this.state()?;
             if st.write.is_some() {
-                *st = PicklerState::default();
+                drop(std::mem::take(&mut *st));
                 this.dispatch_table.set(None);
             }
             st.proto = proto;
@@ -287,8 +306,8 @@ impl Pickler {
             let mut st = this.state()?;
             st.write = Some(write);
             st.buffer_callback = callback;
-            st.memo = Memo::new();
         }
+        this.replace_memo(Memo::new())?;
         this.fast.set(0);
 
         // persistent_id: a method of a subclass is kept unbound, to avoid a reference cycle.
@@ -329,8 +348,9 @@ impl Pickler {
     #[pyo3(text_signature = "($self, obj, /)")]
     fn dump(slf: &PyCell<Self>, obj: &PyAny) -> PyResult<()> {
         let this = slf.borrow();
+        let _running = this.in_use.enter("Pickler")?;
         let me = Obj::of(slf.as_ref());
-        let (settings, hooks, write, mut memo, fast_state) = {
+        let (settings, hooks, write, fast_state) = {
             let mut st = this.state()?;
             let write = match &st.write {
                 Some(w) => w.clone(),
@@ -345,7 +365,6 @@ impl Pickler {
                 proto: st.proto,
                 bin: this.bin.get() != 0,
                 fix_imports: st.fix_imports,
-                fast: this.fast.get() != 0,
             };
             let (pers_func, pers_self) = if ffi::version::running() >= (3, 13) {
                 (overridden_persistent_id(slf)?, None)
@@ -362,15 +381,10 @@ impl Pickler {
                 buffer_callback: st.buffer_callback.clone(),
             };
             let fast_state = std::mem::take(&mut st.fast_state);
-            (
-                settings,
-                hooks,
-                write,
-                std::mem::take(&mut st.memo),
-                fast_state,
-            )
+            (settings, hooks, write, fast_state)
         };
-        let mut saver = Saver::new(settings, Writer::new(Some(write)), &mut memo, hooks);
+        let out = Writer::new(Some(write));
+        let mut saver = Saver::new(settings, out, &this.memo, Some(&this.fast), hooks);
         saver.fast_state = fast_state;
         let result = me
             .getattr_opt(&globals().names.reducer_override)
@@ -381,7 +395,6 @@ impl Pickler {
             });
         let fast_state = saver.fast_state;
         if let Ok(mut st) = this.state() {
-            st.memo = memo;
             st.fast_state = fast_state;
         }
         result
@@ -390,8 +403,7 @@ impl Pickler {
     /// Clears the pickler's "memo".
     #[pyo3(text_signature = "($self, /)")]
     fn clear_memo(&self) -> PyResult<()> {
-        self.state()?.memo.clear();
-        Ok(())
+        self.replace_memo(Memo::new())
     }
 
     /// Returns size in memory, in bytes.
@@ -415,7 +427,7 @@ impl Pickler {
         let new_memo = if let Ok(proxy) = value.downcast::<PyCell<PicklerMemoProxy>>() {
             let proxy = proxy.borrow();
             let other = proxy.pickler.as_ref(value.py()).borrow();
-            let copied = other.state()?.memo.clone();
+            let copied = other.memo.borrow().clone();
             copied
         } else if let Ok(dict) = value.downcast::<PyDict>() {
             let mut memo = Memo::new();
@@ -434,8 +446,7 @@ impl Pickler {
                 globals::tp_name(&Obj::of(value).type_obj())
             )));
         };
-        self.state()?.memo = new_memo;
-        Ok(())
+        self.replace_memo(new_memo)
     }
 
     /// The default `persistent_id` of 3.13+, where it is a method: no persistent IDs.
@@ -481,15 +492,17 @@ impl PyGCProtocol for Pickler {
         if let Some(t) = self.dispatch_table.get() {
             visit.call(&t)?;
         }
+        if let Ok(memo) = self.memo.try_borrow() {
+            for (o, _) in memo.entries() {
+                visit.call(o)?;
+            }
+        }
         if let Ok(st) = self.state.try_borrow() {
             for o in [&st.write, &st.pers_func, &st.buffer_callback]
                 .iter()
                 .copied()
                 .flatten()
             {
-                visit.call(o)?;
-            }
-            for (o, _) in st.memo.entries() {
                 visit.call(o)?;
             }
             if let Some(o) = st.fast_state.memo() {
@@ -501,9 +514,15 @@ impl PyGCProtocol for Pickler {
 
     fn __clear__(&mut self) {
         self.dispatch_table.set(None);
-        if let Ok(mut st) = self.state.try_borrow_mut() {
-            *st = PicklerState::default();
-        }
+        let state = self
+            .state
+            .try_borrow_mut()
+            .map(|mut st| std::mem::take(&mut *st));
+        let memo = self
+            .memo
+            .try_borrow_mut()
+            .map(|mut m| std::mem::take(&mut *m));
+        drop((state, memo));
     }
 }
 
@@ -518,16 +537,21 @@ pub struct PicklerMemoProxy {
 impl PicklerMemoProxy {
     /// Remove all items from memo.
     fn clear(&self, py: Python) -> PyResult<()> {
-        self.pickler.as_ref(py).borrow().state()?.memo.clear();
-        Ok(())
+        self.pickler.as_ref(py).borrow().replace_memo(Memo::new())
     }
 
     /// Copy the memo to a new object: {id(obj): (index, obj)}.
     fn copy(&self, py: Python) -> PyResult<PyObject> {
         let pickler = self.pickler.as_ref(py).borrow();
-        let st = pickler.state()?;
+        let entries: Vec<(Obj, usize)> = pickler
+            .memo
+            .borrow()
+            .entries()
+            .map(|(obj, idx)| (obj.clone(), idx))
+            .collect();
         let out = ffi::new_dict()?;
-        for (obj, idx) in st.memo.entries() {
+        for (obj, idx) in &entries {
+            let (obj, idx) = (obj, *idx);
             let key = pk::int_from_addr(obj.addr())?;
             let value = ffi::tuple(&[&ffi::new_int(idx as i64)?, obj])?;
             out.dict_set(&key, &value)?;

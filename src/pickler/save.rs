@@ -7,10 +7,13 @@ use pyo3::exceptions::{
 use pyo3::prelude::*;
 
 use super::globals::{globals, tp_name};
+use std::cell::RefCell;
+
 use super::memo::Memo;
 use super::plain::{Plain, PlainTypes};
 use super::writer::{Payload, Writer, FRAME_SIZE_TARGET};
 use crate::errors;
+use crate::ffi::pickling::IntSlot;
 use crate::ffi::pickling::{self as pk, HeldBytes};
 use crate::ffi::{self, types, Obj};
 use crate::opcodes::*;
@@ -34,7 +37,6 @@ pub struct Settings {
     pub proto: u8,
     pub bin: bool,
     pub fix_imports: bool,
-    pub fast: bool,
 }
 
 /// Fast mode's nesting count and its dict of the ids being saved deeper than the limit. A
@@ -56,9 +58,12 @@ pub struct Saver<'m> {
     proto: u8,
     bin: bool,
     fix_imports: bool,
-    fast: bool,
+    /// The pickler's `fast` attribute, read at each use as hooks may change it (None: off).
+    fast: Option<&'m IntSlot>,
     pub out: Writer,
-    memo: &'m mut Memo,
+    /// The pickler's memo, borrowed only for each lookup or insertion: hooks called during the dump
+    /// may read, clear or replace it, as in C.
+    memo: &'m RefCell<Memo>,
     pub hooks: Hooks,
     pub fast_state: FastState,
     depth: usize,
@@ -89,12 +94,18 @@ fn recursion_error() -> PyErr {
 }
 
 impl<'m> Saver<'m> {
-    pub fn new(settings: Settings, out: Writer, memo: &'m mut Memo, hooks: Hooks) -> Saver<'m> {
+    pub fn new(
+        settings: Settings,
+        out: Writer,
+        memo: &'m RefCell<Memo>,
+        fast: Option<&'m IntSlot>,
+        hooks: Hooks,
+    ) -> Saver<'m> {
         Saver {
             proto: settings.proto,
             bin: settings.bin,
             fix_imports: settings.fix_imports,
-            fast: settings.fast,
+            fast,
             out,
             memo,
             hooks,
@@ -145,13 +156,29 @@ impl<'m> Saver<'m> {
 
     // ---- memo ----
 
+    /// Fast mode on (it disables the memo and checks for cycles instead).
+    #[inline(always)]
+    fn fast(&self) -> bool {
+        self.fast.is_some_and(|f| f.get() != 0)
+    }
+
+    /// The memo index of `obj`, if memoized.
+    #[inline(always)]
+    fn memo_index(&self, obj: &Obj) -> Option<usize> {
+        self.memo.borrow().get(obj)
+    }
+
     #[inline(always)]
     fn memo_put(&mut self, obj: &Obj) -> PyResult<()> {
-        if self.fast {
+        if self.fast() {
             return Ok(());
         }
-        let idx = self.memo.len();
-        self.memo.insert(obj, idx);
+        let idx = {
+            let mut memo = self.memo.borrow_mut();
+            let idx = memo.len();
+            memo.insert(obj, idx);
+            idx
+        };
         if self.proto >= 4 {
             self.out.write_byte(MEMOIZE);
             return Ok(());
@@ -205,7 +232,7 @@ impl<'m> Saver<'m> {
     }
 
     fn memo_get(&mut self, obj: &Obj) -> PyResult<()> {
-        match self.memo.get(obj) {
+        match self.memo_index(obj) {
             Some(idx) => self.write_memo_get(idx),
             None => Err(pyo3::exceptions::PyKeyError::new_err(obj.clone().into_py())),
         }
@@ -259,7 +286,7 @@ impl<'m> Saver<'m> {
         if self.hooks.pers_func.is_none() && !self.out.frame_is_full() {
             let ty = obj.type_addr();
             if ty == types::str().addr() {
-                if let Some(idx) = self.memo.get(obj) {
+                if let Some(idx) = self.memo_index(obj) {
                     return self.write_memo_get(idx);
                 }
                 return self.save_unicode(obj);
@@ -272,7 +299,7 @@ impl<'m> Saver<'m> {
             }
             // Anything but the atoms (never memoized) may be a repeat.
             if !obj.is_none() && ty != types::bool().addr() {
-                if let Some(idx) = self.memo.get(obj) {
+                if let Some(idx) = self.memo_index(obj) {
                     return self.write_memo_get(idx);
                 }
                 return self.save_unmemoized(obj, ty);
@@ -305,7 +332,7 @@ impl<'m> Saver<'m> {
             return self.save_float(obj);
         }
 
-        if let Some(idx) = self.memo.get(obj) {
+        if let Some(idx) = self.memo_index(obj) {
             return self.write_memo_get(idx);
         }
         self.save_unmemoized(obj, ty)
@@ -455,7 +482,7 @@ impl<'m> Saver<'m> {
         self.save(cls, false)?;
         self.save(&ffi::new_tuple(vec![])?, false)?;
         self.out.write_byte(NEWOBJ);
-        if self.memo.contains(obj) {
+        if self.memo_index(obj).is_some() {
             self.out.write_byte(POP);
             return self.memo_get(obj);
         }
@@ -831,7 +858,7 @@ impl<'m> Saver<'m> {
         // was pushed and fetch it from the memo instead.
         if len <= 3 && self.proto >= 2 {
             self.save_tuple_items(obj, len)?;
-            if self.memo.contains(obj) {
+            if self.memo_index(obj).is_some() {
                 for _ in 0..len {
                     self.out.write_byte(POP);
                 }
@@ -844,7 +871,7 @@ impl<'m> Saver<'m> {
 
         self.out.write_byte(MARK);
         self.save_tuple_items(obj, len)?;
-        if self.memo.contains(obj) {
+        if self.memo_index(obj).is_some() {
             if self.bin {
                 self.out.write_byte(POP_MARK);
             } else {
@@ -950,7 +977,7 @@ impl<'m> Saver<'m> {
         obj: &Obj,
         body: fn(&mut Self, &Obj) -> PyResult<()>,
     ) -> PyResult<()> {
-        if !self.fast {
+        if !self.fast() {
             return body(self, obj);
         }
         if let Err(e) = self.fast_save_enter(obj) {
@@ -1168,7 +1195,7 @@ impl<'m> Saver<'m> {
 
     fn save_frozenset(&mut self, obj: &Obj) -> PyResult<()> {
         // Like the C pickler, fast mode counts frozensets as nesting without undoing it.
-        if self.fast {
+        if self.fast() {
             self.fast_save_enter(obj)?;
         }
         if self.proto < 4 {
@@ -1181,7 +1208,7 @@ impl<'m> Saver<'m> {
         while let Some(item) = iter.next()? {
             self.save(&item, false)?;
         }
-        if self.memo.contains(obj) {
+        if self.memo_index(obj).is_some() {
             self.out.write_byte(POP_MARK);
             return self.memo_get(obj);
         }
@@ -1597,7 +1624,7 @@ impl<'m> Saver<'m> {
 
         if let Some(o) = obj {
             // Already memoized while its arguments were saved: the object is recursive.
-            if self.memo.contains(o) {
+            if self.memo_index(o).is_some() {
                 self.out.write_byte(POP);
                 return self.memo_get(o);
             }

@@ -1,7 +1,7 @@
 //! The load loop: one arm per opcode, iterative (deeply nested pickles need no recursion), with the
 //! C unpickler's checks and error messages.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use pyo3::exceptions::{PyEOFError, PyKeyError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -38,7 +38,8 @@ impl Hooks {
 pub struct Loader<'a, S: Source> {
     pub src: S,
     pub stack: Stack,
-    pub memo: &'a mut Memo,
+    /// Borrowed only for each lookup or store: hooks may read, clear or replace the memo.
+    pub memo: &'a RefCell<Memo>,
     pub hooks: &'a Hooks,
     /// The protocol seen in PROTO (read by `find_class`, which may be called back from Python).
     pub proto: &'a Cell<u8>,
@@ -336,7 +337,7 @@ impl<'a, S: Source> Loader<'a, S> {
             }
             op::PUT => self.load_put()?,
             op::MEMOIZE => {
-                let idx = self.memo.next_index();
+                let idx = self.memo.borrow().next_index();
                 self.memo_put(idx)?
             }
             op::POP => {
@@ -904,8 +905,8 @@ impl<'a, S: Source> Loader<'a, S> {
 
     #[inline(always)]
     fn push_memo(&mut self, idx: usize) -> PyResult<()> {
-        if let Some(obj) = self.memo.get(idx) {
-            let obj = obj.clone();
+        let found = self.memo.borrow().get(idx).cloned();
+        if let Some(obj) = found {
             self.stack.push(obj);
             return Ok(());
         }
@@ -918,7 +919,8 @@ impl<'a, S: Source> Loader<'a, S> {
     #[inline(always)]
     fn memo_put(&mut self, idx: usize) -> PyResult<()> {
         let top = self.stack.top()?.clone();
-        self.memo.put(idx, top);
+        let replaced = self.memo.borrow_mut().put(idx, top);
+        drop(replaced);
         Ok(())
     }
 
@@ -933,9 +935,11 @@ impl<'a, S: Source> Loader<'a, S> {
     fn load_get(&mut self) -> PyResult<()> {
         let key = self.read_decimal_line()?;
         let idx = key.as_ssize()?;
-        match usize::try_from(idx).ok().and_then(|i| self.memo.get(i)) {
+        let found = usize::try_from(idx)
+            .ok()
+            .and_then(|i| self.memo.borrow().get(i).cloned());
+        match found {
             Some(obj) => {
-                let obj = obj.clone();
                 self.stack.push(obj);
                 Ok(())
             }

@@ -19,12 +19,6 @@ pub struct Memo {
 }
 
 impl Memo {
-    pub fn clear(&mut self) {
-        self.dense.clear();
-        self.sparse.clear();
-        self.count = 0;
-    }
-
     #[inline(always)]
     pub fn get(&self, idx: usize) -> Option<&Obj> {
         match self.dense.get(idx) {
@@ -34,13 +28,16 @@ impl Memo {
         }
     }
 
+    /// Stores `obj` at `idx`; returns the object it replaces, for the caller to release once it no
+    /// longer borrows the memo (releasing may run Python code).
     #[inline]
-    pub fn put(&mut self, idx: usize, obj: Obj) {
+    #[must_use]
+    pub fn put(&mut self, idx: usize, obj: Obj) -> Option<Obj> {
         if idx == self.dense.len() && self.sparse.is_empty() {
             // The common case: MEMOIZE/BINPUT numbering objects in order.
             self.dense.push(Some(obj));
             self.count += 1;
-            return;
+            return None;
         }
         if idx < self.dense.len() || idx <= self.count.saturating_mul(2) + DENSE_SLACK {
             if idx >= self.dense.len() {
@@ -55,8 +52,13 @@ impl Memo {
             if old.is_none() && old_sparse.is_none() {
                 self.count += 1;
             }
-        } else if self.sparse.insert(idx, obj).is_none() {
-            self.count += 1;
+            old.or(old_sparse)
+        } else {
+            let old = self.sparse.insert(idx, obj);
+            if old.is_none() {
+                self.count += 1;
+            }
+            old
         }
     }
 

@@ -20,6 +20,7 @@ use crate::ffi::fastcall::{self, Fallback};
 use crate::ffi::heap_type;
 use crate::ffi::{self, Obj};
 use crate::hooks::Hook;
+use crate::in_use::InUse;
 use load::{Hooks, Loader};
 use memo::Memo;
 use reader::{BytesSource, FileMethods, FileSource};
@@ -71,7 +72,7 @@ fn buffers_iter(buffers: Option<&Obj>) -> PyResult<Option<Obj>> {
 fn run_loader<S: reader::Source>(
     src: S,
     hooks: &Hooks,
-    memo: &mut Memo,
+    memo: &RefCell<Memo>,
     proto: &Cell<u8>,
 ) -> PyResult<Obj> {
     run_loader_keeping_source(src, hooks, memo, proto).0
@@ -82,7 +83,7 @@ fn run_loader<S: reader::Source>(
 fn run_loader_keeping_source<S: reader::Source>(
     src: S,
     hooks: &Hooks,
-    memo: &mut Memo,
+    memo: &RefCell<Memo>,
     proto: &Cell<u8>,
 ) -> (PyResult<Obj>, S) {
     let mut loader = Loader {
@@ -120,8 +121,8 @@ pub fn load(
 ) -> PyResult<PyObject> {
     let hooks = make_hooks(fix_imports.0, encoding, errors, buffers)?;
     let src = FileSource::new(FileMethods::of(&Obj::of(file))?);
-    let mut memo = Memo::default();
-    run_loader(src, &hooks, &mut memo, &Cell::new(0)).map(Obj::into_py)
+    let memo = RefCell::new(Memo::default());
+    run_loader(src, &hooks, &memo, &Cell::new(0)).map(Obj::into_py)
 }
 
 /// Read and return an object from the given pickle data (any bytes-like object, not copied).
@@ -150,7 +151,7 @@ pub fn loads(
 
 fn load_bytes(data: &Obj, hooks: &Hooks) -> PyResult<Obj> {
     let src = BytesSource::new(data)?;
-    run_loader(src, hooks, &mut Memo::default(), &Cell::new(0))
+    run_loader(src, hooks, &RefCell::new(Memo::default()), &Cell::new(0))
 }
 
 /// `loads(data)` and `loads(data, buffers=...)`, the calls that matter for speed; anything else
@@ -246,9 +247,24 @@ pub struct Unpickler {
     /// that extends past STOP, or of one cut short): the next `load()` starts with them, as
     /// `_pickle`'s input buffer does.
     leftover: RefCell<Vec<u8>>,
+    in_use: InUse,
 }
 
 impl Unpickler {
+    /// Puts `memo` in place; the old entries are released after the borrow ends, as releasing
+    /// them may run Python code that looks at the memo.
+    fn replace_memo(&self, memo: Memo) -> PyResult<()> {
+        self.in_use.check("Unpickler")?;
+        let mut current = self
+            .memo
+            .try_borrow_mut()
+            .map_err(|_| PyValueError::new_err("Unpickler memo is in use"))?;
+        let old = std::mem::replace(&mut *current, memo);
+        drop(current);
+        drop(old);
+        Ok(())
+    }
+
     fn initialize(
         slf: &PyAny,
         file: &PyAny,
@@ -258,6 +274,7 @@ impl Unpickler {
         buffers: Option<&PyAny>,
     ) -> PyResult<()> {
         let cell: &PyCell<Unpickler> = slf.downcast()?;
+        cell.borrow().in_use.check("Unpickler")?;
         let methods = FileMethods::of(&Obj::of(file))?;
         let hooks = make_hooks(fix_imports, encoding, errors, buffers)?;
         {
@@ -266,7 +283,7 @@ impl Unpickler {
                 file: methods,
                 hooks,
             });
-            this.memo.borrow_mut().clear();
+            this.replace_memo(Memo::default())?;
             this.proto.set(0);
             this.leftover.borrow_mut().clear();
         }
@@ -293,6 +310,7 @@ impl Unpickler {
             proto: Cell::new(0),
             persistent_load: RefCell::new(None),
             leftover: RefCell::new(Vec::new()),
+            in_use: InUse::default(),
         })
     }
 
@@ -322,6 +340,7 @@ impl Unpickler {
     #[pyo3(text_signature = "($self, /)")]
     fn load(slf: &PyCell<Self>) -> PyResult<PyObject> {
         let this = slf.borrow();
+        let _running = this.in_use.enter("Unpickler")?;
         let (methods, hooks) = {
             let setup = this.setup.borrow();
             let setup = setup.as_ref().ok_or_else(|| {
@@ -346,14 +365,12 @@ impl Unpickler {
             };
             (setup.file.clone(), hooks)
         };
-        // The memo is taken out during the load so that hooks called back from Python may read
-        // or replace `self.memo` without conflicting borrows.
-        let mut memo = std::mem::take(&mut *this.memo.borrow_mut());
+        // The load uses the unpickler's own memo, which hooks called back from Python may read,
+        // clear or replace meanwhile (the loader borrows it only for each lookup or store).
         let leftover = std::mem::take(&mut *this.leftover.borrow_mut());
         let src = FileSource::with_leftover(methods, leftover);
-        let (result, src) = run_loader_keeping_source(src, &hooks, &mut memo, &this.proto);
+        let (result, src) = run_loader_keeping_source(src, &hooks, &this.memo, &this.proto);
         *this.leftover.borrow_mut() = src.into_leftover();
-        *this.memo.borrow_mut() = memo;
         result.map(Obj::into_py)
     }
 
@@ -409,7 +426,7 @@ impl Unpickler {
                 if idx < 0 {
                     return Err(PyValueError::new_err("memo key must be positive integers."));
                 }
-                memo.put(idx as usize, Obj::of(item));
+                drop(memo.put(idx as usize, Obj::of(item)));
             }
             memo
         } else {
@@ -418,8 +435,7 @@ impl Unpickler {
                 value.get_type().name()?
             )));
         };
-        *self.memo.borrow_mut() = new_memo;
-        Ok(())
+        self.replace_memo(new_memo)
     }
 
     #[getter]
@@ -481,7 +497,9 @@ impl PyGCProtocol for Unpickler {
             hook.take();
         }
         if let Ok(mut memo) = self.memo.try_borrow_mut() {
-            memo.clear();
+            let old = std::mem::take(&mut *memo);
+            drop(memo);
+            drop(old);
         }
     }
 }
@@ -495,16 +513,25 @@ pub struct UnpicklerMemoProxy {
 #[pymethods]
 impl UnpicklerMemoProxy {
     /// Remove all items from memo.
-    fn clear(&self, py: Python) {
-        self.unpickler.as_ref(py).borrow().memo.borrow_mut().clear();
+    fn clear(&self, py: Python) -> PyResult<()> {
+        self.unpickler
+            .as_ref(py)
+            .borrow()
+            .replace_memo(Memo::default())
     }
 
     /// Copy the memo to a new object.
     fn copy<'py>(&self, py: Python<'py>) -> PyResult<&'py PyDict> {
         let dict = PyDict::new(py);
         let unpickler = self.unpickler.as_ref(py).borrow();
-        let memo = unpickler.memo.borrow();
-        for (idx, obj) in memo.entries() {
+        // Copied out first: filling the dict may run the collector, and with it Python code.
+        let entries: Vec<(usize, Obj)> = unpickler
+            .memo
+            .borrow()
+            .entries()
+            .map(|(idx, obj)| (idx, obj.clone()))
+            .collect();
+        for (idx, obj) in entries {
             dict.set_item(idx, obj.as_any(py))?;
         }
         Ok(dict)

@@ -1,0 +1,124 @@
+"""Hooks see and change the live state of the pickler/unpickler that calls them, as in C: the memo
+during `dump`/`load`, `fast`; another thread is refused while a dump/load runs."""
+
+import io
+import threading
+
+import pytest
+
+from unpickle_support import REF, TARGET
+
+pytestmark = pytest.mark.skipif(REF is None, reason="reference pickle module is not installed")
+
+SHARED = [1]
+
+
+SIZES = []
+
+
+def _pickler_run(module, hook, graph):
+    class Hooked(module.Pickler):
+        def persistent_id(self, obj):
+            if obj == "probe":
+                hook(self)
+            return None
+
+    f = io.BytesIO()
+    Hooked(f, 2).dump(graph)
+    return f.getvalue()
+
+
+@pytest.mark.parametrize("name, hook", [
+    ("copy", lambda p: SIZES.append(len(p.memo.copy()))),
+    ("clear_memo", lambda p: p.clear_memo()),
+    ("proxy_clear", lambda p: p.memo.clear()),
+    ("assign_dict", lambda p: setattr(p, "memo", {})),
+    ("fast_on", lambda p: setattr(p, "fast", 1)),
+])
+def test_pickler_hooks_see_the_live_memo(name, hook):
+    graph = [SHARED, [2], "probe", SHARED, [SHARED, 3]]
+    del SIZES[:]
+    ours = _pickler_run(TARGET, hook, graph)
+    ours_sizes = list(SIZES)
+    del SIZES[:]
+    ref = _pickler_run(REF, hook, graph)
+    assert ours == ref
+    assert ours_sizes == SIZES
+
+
+def _unpickler_run(module, data, hook_name):
+    seen = []
+
+    class Hooked(module.Unpickler):
+        def persistent_load(self, pid):
+            seen.append(sorted(self.memo.copy().items(), key=repr))
+            return "loaded"
+
+        def find_class(self, mod, name):
+            if hook_name == "find_class_resets_memo":
+                self.memo = {}
+            return super().find_class(mod, name)
+
+    try:
+        value = Hooked(io.BytesIO(data)).load()
+        outcome = ("ok", repr(value))
+    except Exception as exc:
+        outcome = (type(exc).__name__, str(exc))
+    return outcome, seen
+
+
+@pytest.mark.parametrize("hook_name", ["persistent_load_reads_memo", "find_class_resets_memo"])
+def test_unpickler_hooks_see_the_live_memo(hook_name):
+    if hook_name == "persistent_load_reads_memo":
+        data = b"\x80\x02]q\x00(K\x01X\x01\x00\x00\x00xq\x01Qe."
+    else:
+        data = REF.dumps([SHARED, SHARED, io.BytesIO, SHARED], 2)
+    assert _unpickler_run(TARGET, data, hook_name) == _unpickler_run(REF, data, hook_name)
+
+
+def test_another_thread_is_refused_while_a_dump_runs():
+    results = []
+
+    class Hooked(TARGET.Pickler):
+        def persistent_id(self, obj):
+            if obj == "probe":
+                def other():
+                    for action in (self.clear_memo, lambda: self.dump([1]),
+                                   lambda: setattr(self, "memo", {})):
+                        try:
+                            action()
+                            results.append("ran")
+                        except RuntimeError as exc:
+                            results.append(str(exc))
+                t = threading.Thread(target=other)
+                t.start()
+                t.join()
+            return None
+
+    f = io.BytesIO()
+    Hooked(f, 2).dump([SHARED, "probe", SHARED])
+    assert results == ["Pickler is in use by another thread"] * 3
+    assert TARGET.loads(f.getvalue()) == [SHARED, "probe", SHARED]
+
+
+def test_another_thread_is_refused_while_a_load_runs():
+    results = []
+
+    class Hooked(TARGET.Unpickler):
+        def persistent_load(self, pid):
+            def other():
+                for action in (self.load, lambda: self.memo.clear(),
+                               lambda: self.__init__(io.BytesIO())):
+                    try:
+                        action()
+                        results.append("ran")
+                    except RuntimeError as exc:
+                        results.append(str(exc))
+            t = threading.Thread(target=other)
+            t.start()
+            t.join()
+            return "loaded"
+
+    data = b"\x80\x02]q\x00(K\x01X\x01\x00\x00\x00xq\x01Qh\x01e."
+    assert Hooked(io.BytesIO(data)).load() == [1, "loaded", "x"]
+    assert results == ["Unpickler is in use by another thread"] * 3

@@ -213,7 +213,7 @@ def bench(session):
     """bench/run.py against the reference pickler of the same interpreter."""
     script = ROOT / "bench" / "run.py"
     if not script.is_file():
-        session.skip("bench/run.py does not exist yet")
+        session.error("bench/run.py is missing")
     _install(session, *_reference_backport(session), *_requirements_file(ROOT / "bench" / "requirements.txt"))
     session.run("python", str(script), *session.posargs)
 

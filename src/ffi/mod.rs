@@ -2,7 +2,7 @@
 //!
 //! Everything outside this module works with [`Obj`] (an owned, non-null object reference) and the
 //! safe wrappers below. Functions that are not in PyO3's abi3 declarations but are exported with the
-//! same signature by every CPython >= 3.6 are declared in [`raw`]; see ARCHITECTURE.md for the policy.
+//! same signature by every CPython >= 3.6 are declared in [`raw`]; see docs/design.md for the policy.
 
 pub mod buffer;
 pub mod fastcall;

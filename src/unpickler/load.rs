@@ -830,10 +830,11 @@ impl<'a, S: Source> Loader<'a, S> {
             return Err(errors::unpickling(if before_310 {
                 format!("{} class argument doesn't have __new__", opname)
             } else {
+                // `_pickle` names the class's type here (its metaclass), not the class.
                 format!(
                     "{} class argument '{}' doesn't have __new__",
                     opname,
-                    type_display_name(&cls)
+                    cls.type_name()
                 )
             }));
         }
@@ -872,7 +873,7 @@ impl<'a, S: Source> Loader<'a, S> {
             None => Err(errors::unpickling(format!(
                 "{} class argument '{}' doesn't have __new__",
                 opname,
-                type_display_name(cls)
+                cls.type_name()
             ))),
         }
     }
@@ -1047,12 +1048,4 @@ impl<'a, S: Source> Loader<'a, S> {
         self.stack.push(obj);
         Ok(())
     }
-}
-
-/// The `__name__` of a class, for messages (empty if it cannot be read).
-fn type_display_name(cls: &Obj) -> String {
-    cls.as_any(crate::ffi::gil())
-        .getattr("__name__")
-        .map(|n| n.to_string())
-        .unwrap_or_default()
 }

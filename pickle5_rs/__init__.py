@@ -62,10 +62,5 @@ class Unpickler(_core.Unpickler):
                 "but no persistent_load function was specified."
             )
 
-    def __delattr__(self, name):
-        if name in ("memo", "persistent_load"):
-            raise TypeError("attribute deletion is not supported")
-        super().__delattr__(name)
-
 
 __all__ += ["Unpickler", "load", "loads"]

@@ -6,6 +6,7 @@
 
 pub mod buffer;
 pub mod fastcall;
+pub mod getset;
 pub mod heap_type;
 mod layout37;
 pub mod picklebuffer;
@@ -341,6 +342,27 @@ impl Obj {
         (0..n)
             .map(|i| Obj::from_borrowed(unsafe { ffi::PyTuple_GetItem(self.as_ptr(), i) }))
             .collect()
+    }
+
+    /// `PyLong_AsLong`: the conversion `_pickle` applies to the `protocol` argument (which
+    /// accepts `__int__` before 3.10, with a DeprecationWarning on 3.8/3.9, and `__index__` from
+    /// 3.8 on).
+    pub fn as_long(&self) -> PyResult<i64> {
+        let v = unsafe { ffi::PyLong_AsLong(self.as_ptr()) };
+        if v == -1 && unsafe { !ffi::PyErr_Occurred().is_null() } {
+            return Err(fetch_error());
+        }
+        Ok(v as i64)
+    }
+
+    /// `PyLong_AsSsize_t`: only an int (or subclass) converts; anything else is
+    /// TypeError("an integer is required").
+    pub fn long_as_ssize(&self) -> PyResult<isize> {
+        let v = unsafe { ffi::PyLong_AsSsize_t(self.as_ptr()) };
+        if v == -1 && unsafe { !ffi::PyErr_Occurred().is_null() } {
+            return Err(fetch_error());
+        }
+        Ok(v)
     }
 
     /// Converts to a Rust `isize` via `__index__`.
@@ -825,6 +847,31 @@ fn type_new_slot(cls: &Obj) -> TypeNew {
         };
     }
     TypeNew::Unknown
+}
+
+/// Whether the type `cls` has a `tp_new` slot (the C unpickler refuses NEWOBJ for one without).
+pub fn type_has_new(cls: &Obj) -> PyResult<bool> {
+    match type_new_slot(cls) {
+        TypeNew::Missing => Ok(false),
+        TypeNew::Slot(_) => Ok(true),
+        TypeNew::Unknown => {
+            // A static type: its slot is set iff it or a base other than `object` defines
+            // `__new__` in its own dict (`type_ready` adds the wrapper for a slot of its own, and
+            // inherits the slot from any base but `object`).
+            let mro = cls.getattr(crate::interned!("__mro__"))?;
+            let object = types::object().as_obj();
+            for base in mro.tuple_items() {
+                if base.is(&object) {
+                    continue;
+                }
+                let dict = base.getattr(crate::interned!("__dict__"))?;
+                if dict.get_item(crate::interned!("__new__")).is_ok() {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+    }
 }
 
 /// `cls.tp_new(cls, args, kwargs)` as the C unpickler calls it for NEWOBJ/NEWOBJ_EX; `Ok(None)` when

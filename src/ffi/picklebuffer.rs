@@ -330,8 +330,13 @@ pub fn create_type() -> PyResult<Obj> {
 /// itself serves): what the unpickler's READONLY_BUFFER does. No copy is made.
 pub fn readonly_memoryview(obj: &Obj) -> PyResult<Option<Obj>> {
     // The common case, an already read-only exporter (bytes), needs no memoryview at all.
-    if super::buffer::BufferView::full(obj)?.readonly() {
-        return Ok(None);
+    match super::buffer::BufferView::full(obj) {
+        Ok(view) if view.readonly() => return Ok(None),
+        Ok(_) => {}
+        // Not a buffer: `memoryview(obj)` raises the error `_pickle` shows ("memoryview: a
+        // bytes-like object is required, ...").
+        Err(e) if e.is_instance::<pyo3::exceptions::PyTypeError>(super::gil()) => {}
+        Err(e) => return Err(e),
     }
     let mv = Obj::from_owned(unsafe { ffi::PyMemoryView_FromObject(obj.as_ptr()) })?;
     if version::is_frozen_layout() {

@@ -40,10 +40,12 @@ fn parse_protocol(protocol: Option<&PyAny>) -> PyResult<u8> {
         Some(p) if p.is_none() => return Ok(DEFAULT_PROTOCOL),
         Some(p) => p,
     };
-    let value = Obj::of(protocol).as_ssize()?;
+    // `PyLong_AsLong`, as `_pickle` converts it: what it accepts besides int (`__int__`,
+    // `__index__`) and the errors it raises change with the interpreter.
+    let value = Obj::of(protocol).as_long()?;
     if value < 0 {
         Ok(HIGHEST_PROTOCOL)
-    } else if value > HIGHEST_PROTOCOL as isize {
+    } else if value > HIGHEST_PROTOCOL as i64 {
         Err(PyValueError::new_err(format!(
             "pickle protocol must be <= {}",
             HIGHEST_PROTOCOL
@@ -411,79 +413,82 @@ impl Pickler {
         std::mem::size_of::<Self>() + 16
     }
 
-    #[getter]
-    fn memo(slf: &PyCell<Self>) -> PyResult<PicklerMemoProxy> {
-        Ok(PicklerMemoProxy {
-            pickler: slf.into(),
-        })
-    }
-
-    #[setter]
-    fn set_memo(&self, value: Option<&PyAny>) -> PyResult<()> {
-        let value = match value {
-            None => return Err(PyTypeError::new_err("attribute deletion is not supported")),
-            Some(v) => v,
-        };
-        let new_memo = if let Ok(proxy) = value.downcast::<PyCell<PicklerMemoProxy>>() {
-            let proxy = proxy.borrow();
-            let other = proxy.pickler.as_ref(value.py()).borrow();
-            let copied = other.memo.borrow().clone();
-            copied
-        } else if let Ok(dict) = value.downcast::<PyDict>() {
-            let mut memo = Memo::new();
-            for (_, entry) in dict.iter() {
-                let entry = match entry.downcast::<PyTuple>() {
-                    Ok(t) if t.len() == 2 => t,
-                    _ => return Err(PyTypeError::new_err("'memo' values must be 2-item tuples")),
-                };
-                let id = Obj::of(entry.get_item(0)?).as_ssize()?;
-                memo.insert(&Obj::of(entry.get_item(1)?), id as usize);
-            }
-            memo
-        } else {
-            return Err(PyTypeError::new_err(format!(
-                "'memo' attribute must be a PicklerMemoProxy object or dict, not {}",
-                globals::tp_name(&Obj::of(value).type_obj())
-            )));
-        };
-        self.replace_memo(new_memo)
-    }
-
     /// The default `persistent_id` of 3.13+, where it is a method: no persistent IDs.
     fn _persistent_id_default(&self, _obj: &PyAny) -> Option<PyObject> {
         None
     }
+}
 
-    #[getter]
-    fn persistent_id(slf: &PyCell<Self>) -> PyResult<PyObject> {
-        let this = slf.borrow();
-        let st = this.state()?;
-        match &st.pers_func {
-            None => Err(PyAttributeError::new_err("persistent_id")),
-            Some(f) if st.pers_func_is_method => {
-                let me = Obj::of(slf.as_ref());
-                Ok(globals().method_type().call2(f, &me)?.into_py())
-            }
-            Some(f) => Ok(f.clone().into_py()),
-        }
-    }
+/// `Pickler.memo`: a proxy of the pickler's memo.
+fn get_memo(obj: &PyAny) -> PyResult<PyObject> {
+    let slf: &PyCell<Pickler> = obj.downcast()?;
+    let proxy = PicklerMemoProxy {
+        pickler: slf.into(),
+    };
+    Ok(PyCell::new(obj.py(), proxy)?.into_py(obj.py()))
+}
 
-    #[setter]
-    fn set_persistent_id(&self, value: Option<&PyAny>) -> PyResult<()> {
-        let value = match value {
-            None => return Err(PyTypeError::new_err("attribute deletion is not supported")),
-            Some(v) => Obj::of(v),
-        };
-        if !value.is_callable() {
-            return Err(PyTypeError::new_err(
-                "persistent_id must be a callable taking one argument",
-            ));
+/// `Pickler.memo = value`: a proxy's memo or a dict `{id: (index, obj)}` is copied in.
+fn set_memo(obj: &PyAny, value: Option<&PyAny>) -> PyResult<()> {
+    let this = obj.downcast::<PyCell<Pickler>>()?.borrow();
+    let value = match value {
+        None => return Err(PyTypeError::new_err("attribute deletion is not supported")),
+        Some(v) => v,
+    };
+    let new_memo = if let Ok(proxy) = value.downcast::<PyCell<PicklerMemoProxy>>() {
+        let proxy = proxy.borrow();
+        let other = proxy.pickler.as_ref(value.py()).borrow();
+        let copied = other.memo.borrow().clone();
+        copied
+    } else if let Ok(dict) = value.downcast::<PyDict>() {
+        let mut memo = Memo::new();
+        for (_, entry) in dict.iter() {
+            let entry = match entry.downcast::<PyTuple>() {
+                Ok(t) if t.len() == 2 => t,
+                _ => return Err(PyTypeError::new_err("'memo' values must be 2-item tuples")),
+            };
+            let id = Obj::of(entry.get_item(0)?).long_as_ssize()?;
+            memo.insert(&Obj::of(entry.get_item(1)?), id as usize);
         }
-        let mut st = self.state()?;
-        st.pers_func = Some(value);
-        st.pers_func_is_method = false;
-        Ok(())
+        memo
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "'memo' attribute must be a PicklerMemoProxy object or dict, not {}",
+            globals::tp_name(&Obj::of(value).type_obj())
+        )));
+    };
+    this.replace_memo(new_memo)
+}
+
+/// `Pickler.persistent_id` before 3.13: the hook found by `__init__` or assigned since.
+fn get_persistent_id(obj: &PyAny) -> PyResult<PyObject> {
+    let this = obj.downcast::<PyCell<Pickler>>()?.borrow();
+    let st = this.state()?;
+    match &st.pers_func {
+        None => Err(PyAttributeError::new_err("persistent_id")),
+        Some(f) if st.pers_func_is_method => {
+            let me = Obj::of(obj);
+            Ok(globals().method_type().call2(f, &me)?.into_py())
+        }
+        Some(f) => Ok(f.clone().into_py()),
     }
+}
+
+fn set_persistent_id(obj: &PyAny, value: Option<&PyAny>) -> PyResult<()> {
+    let this = obj.downcast::<PyCell<Pickler>>()?.borrow();
+    let value = match value {
+        None => return Err(PyTypeError::new_err("attribute deletion is not supported")),
+        Some(v) => Obj::of(v),
+    };
+    if !value.is_callable() {
+        return Err(PyTypeError::new_err(
+            "persistent_id must be a callable taking one argument",
+        ));
+    }
+    let mut st = this.state()?;
+    st.pers_func = Some(value);
+    st.pers_func_is_method = false;
+    Ok(())
 }
 
 #[pyproto]
@@ -621,10 +626,19 @@ pub fn register(py: Python, m: &PyModule) -> PyResult<()> {
     // Re-assigning __init__ makes the type call it on construction (sets the tp_init slot).
     let init = ty.getattr("__dict__")?.get_item("__init__")?;
     ty.setattr("__init__", init)?;
+    // Getset descriptors, like the C type's (their setters see deletion).
+    ffi::getset::install(&ty_obj, c"memo", get_memo, set_memo)?;
     if ffi::version::running() >= (3, 13) {
         // As in 3.13's _pickle: a method that subclasses override (and may call via super()).
         let default = ty.getattr("__dict__")?.get_item("_persistent_id_default")?;
         ty.setattr("persistent_id", default)?;
+    } else {
+        ffi::getset::install(
+            &ty_obj,
+            c"persistent_id",
+            get_persistent_id,
+            set_persistent_id,
+        )?;
     }
 
     // Member descriptors, like the C type's, at the slots' offsets inside each instance.

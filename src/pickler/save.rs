@@ -93,6 +93,11 @@ fn recursion_error() -> PyErr {
     PyRecursionError::new_err(format!("maximum recursion depth exceeded{}", PICKLING))
 }
 
+/// How much deeper than the object being saved the interpreter's recursion count goes while a
+/// reducer runs (the call, the Python frame, what it calls in turn): more than the saves between
+/// two calls of a recursion through reducers (4 for a list subclass at protocol 0).
+const REDUCER_CALL_DEPTH: usize = 5;
+
 impl<'m> Saver<'m> {
     pub fn new(
         settings: Settings,
@@ -146,6 +151,20 @@ impl<'m> Saver<'m> {
             return Err(recursion_error());
         }
         self.depth += 1;
+        Ok(())
+    }
+
+    /// Before calling a reducer: `_pickle` shares the interpreter's recursion count, so when a
+    /// recursion goes through reducers (a list or dict subclass at protocols 0-1, an object whose
+    /// `__reduce__` returns itself among the arguments) the limit is reached by the reducer's
+    /// call, whose RecursionError does not say "while pickling an object".
+    #[inline]
+    fn check_reducer_depth(&self) -> PyResult<()> {
+        if self.depth + REDUCER_CALL_DEPTH > self.depth_limit {
+            return Err(PyRecursionError::new_err(
+                "maximum recursion depth exceeded",
+            ));
+        }
         Ok(())
     }
 
@@ -429,6 +448,7 @@ impl<'m> Saver<'m> {
 
     /// `reducer_override(obj)`: `Some(())` when it handled the object.
     fn save_by_hook(&mut self, obj: &Obj, hook: &Obj) -> PyResult<Option<()>> {
+        self.check_reducer_depth()?;
         let value = hook.call_one(obj)?;
         if value.is(globals().not_implemented()) {
             return Ok(None);
@@ -445,6 +465,7 @@ impl<'m> Saver<'m> {
         reduce_func: Option<Obj>,
     ) -> PyResult<()> {
         let g = globals();
+        self.check_reducer_depth()?;
         let value = if let Some(func) = reduce_func {
             func.call_one(obj)?
         } else if let Some(reduce_ex) = obj.getattr_opt(&g.names.reduce_ex)? {

@@ -353,8 +353,14 @@ impl<'a, S: Source> Loader<'a, S> {
             }
             op::PERSID => self.load_persid()?,
             op::BINPERSID => {
-                let hook = self.persistent_load()?;
-                let pid = self.stack.pop()?;
+                // From 3.13 on the id is popped before the hook is looked up.
+                let (hook, pid) = if ffi::version::running() >= (3, 13) {
+                    let pid = self.stack.pop()?;
+                    (self.persistent_load()?, pid)
+                } else {
+                    let hook = self.persistent_load()?;
+                    (hook, self.stack.pop()?)
+                };
                 self.stack.push(hook.call1(&pid)?)
             }
             op::REDUCE => {
@@ -430,10 +436,13 @@ impl<'a, S: Source> Loader<'a, S> {
         if line.len() < 2 {
             return Err(truncated());
         }
-        let mut body = &line[..line.len() - 1];
-        if body.last() == Some(&b'L') {
-            body = &body[..body.len() - 1];
-        }
+        // As `_pickle` does: a final 'L' is cut off, else the text keeps its newline (which int()
+        // accepts, and which shows in the error message for a bad literal).
+        let body = if line[line.len() - 2] == b'L' {
+            &line[..line.len() - 2]
+        } else {
+            line
+        };
         let value = ffi::int_from_text(body, 0)?;
         self.stack.push(value);
         Ok(())
@@ -786,27 +795,31 @@ impl<'a, S: Source> Loader<'a, S> {
 
     fn load_newobj(&mut self, with_kwargs: bool) -> PyResult<()> {
         let opname = if with_kwargs { "NEWOBJ_EX" } else { "NEWOBJ" };
-        let kwargs = if with_kwargs {
-            let kwargs = self.stack.pop()?;
-            if !kwargs.is_dict() {
-                return Err(errors::unpickling(format!(
-                    "{} kwargs argument must be a dict, not {}",
-                    opname,
-                    kwargs.type_name()
-                )));
+        let before_310 = ffi::version::running() < (3, 10);
+        if before_310 && !with_kwargs {
+            // Up to 3.9 NEWOBJ checks its arguments as it pops them.
+            let args = self.stack.pop()?;
+            if !args.is_tuple() {
+                return Err(errors::unpickling("NEWOBJ expected an arg tuple."));
             }
-            Some(kwargs)
+            let cls = self.stack.pop()?;
+            if !cls.is_type() {
+                return Err(errors::unpickling(
+                    "NEWOBJ class argument isn't a type object",
+                ));
+            }
+            if !ffi::type_has_new(&cls)? {
+                return Err(errors::unpickling("NEWOBJ class argument has NULL tp_new"));
+            }
+            return self.push_new(&cls, &args, None, opname);
+        }
+        // Everything is popped first, then checked: class, its __new__, args, kwargs.
+        let kwargs = if with_kwargs {
+            Some(self.stack.pop()?)
         } else {
             None
         };
         let args = self.stack.pop()?;
-        if !args.is_tuple() {
-            return Err(errors::unpickling(format!(
-                "{} args argument must be a tuple, not {}",
-                opname,
-                args.type_name()
-            )));
-        }
         let cls = self.stack.pop()?;
         if !cls.is_type() {
             return Err(errors::unpickling(format!(
@@ -815,7 +828,46 @@ impl<'a, S: Source> Loader<'a, S> {
                 cls.type_name()
             )));
         }
-        match ffi::call_type_new(&cls, &args, kwargs.as_ref())? {
+        if !ffi::type_has_new(&cls)? {
+            return Err(errors::unpickling(if before_310 {
+                format!("{} class argument doesn't have __new__", opname)
+            } else {
+                // `_pickle` names the class's type here (its metaclass), not the class.
+                format!(
+                    "{} class argument '{}' doesn't have __new__",
+                    opname,
+                    cls.type_name()
+                )
+            }));
+        }
+        if !args.is_tuple() {
+            return Err(errors::unpickling(format!(
+                "{} args argument must be a tuple, not {}",
+                opname,
+                args.type_name()
+            )));
+        }
+        if let Some(kwargs) = &kwargs {
+            if !kwargs.is_dict() {
+                return Err(errors::unpickling(format!(
+                    "{} kwargs argument must be a dict, not {}",
+                    opname,
+                    kwargs.type_name()
+                )));
+            }
+        }
+        self.push_new(&cls, &args, kwargs.as_ref(), opname)
+    }
+
+    /// `cls.__new__(cls, *args, **kwargs)` through the type's slot, pushed on the stack.
+    fn push_new(
+        &mut self,
+        cls: &Obj,
+        args: &Obj,
+        kwargs: Option<&Obj>,
+        opname: &str,
+    ) -> PyResult<()> {
+        match ffi::call_type_new(cls, args, kwargs)? {
             Some(obj) => {
                 self.stack.push(obj);
                 Ok(())
@@ -823,10 +875,7 @@ impl<'a, S: Source> Loader<'a, S> {
             None => Err(errors::unpickling(format!(
                 "{} class argument '{}' doesn't have __new__",
                 opname,
-                cls.as_any(crate::ffi::gil())
-                    .getattr("__name__")
-                    .map(|n| n.to_string())
-                    .unwrap_or_default()
+                cls.type_name()
             ))),
         }
     }
@@ -880,14 +929,21 @@ impl<'a, S: Source> Loader<'a, S> {
 
     fn persistent_load(&self) -> PyResult<Obj> {
         self.hooks.persistent_load.clone().ok_or_else(|| {
-            errors::unpickling(
-                "A load persistent id instruction was encountered,\nbut no persistent_load function was specified.",
-            )
+            errors::unpickling(if ffi::version::running() >= (3, 12) {
+                "A load persistent id instruction was encountered, but no persistent_load function was specified."
+            } else {
+                "A load persistent id instruction was encountered,\nbut no persistent_load function was specified."
+            })
         })
     }
 
     fn load_persid(&mut self) -> PyResult<()> {
-        let hook = self.persistent_load()?;
+        // From 3.13 on the hook is looked up once the id is read.
+        let early_hook = if ffi::version::running() >= (3, 13) {
+            None
+        } else {
+            Some(self.persistent_load()?)
+        };
         let line = self.src.readline()?;
         let body = line_body(line, 1)?;
         if !body.is_ascii() {
@@ -896,6 +952,10 @@ impl<'a, S: Source> Loader<'a, S> {
             ));
         }
         let pid = ffi::str_from_utf8(body, b"strict\0")?;
+        let hook = match early_hook {
+            Some(hook) => hook,
+            None => self.persistent_load()?,
+        };
         let obj = hook.call1(&pid)?;
         self.stack.push(obj);
         Ok(())

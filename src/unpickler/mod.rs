@@ -34,30 +34,41 @@ fn text_default<'py>(py: Python<'py>, text: &'static str) -> &'py PyAny {
     value.as_any(py)
 }
 
-/// Interprets the `encoding`/`errors`/`buffers` keywords shared by every entry point.
-fn make_hooks(
-    fix_imports: bool,
-    encoding: &PyAny,
-    errors: &PyAny,
-    buffers: Option<&PyAny>,
-) -> PyResult<Hooks> {
-    let text_arg = |value: &PyAny, name: &str| -> PyResult<Obj> {
-        match value {
-            v if Obj::of(v).is_str() => Ok(Obj::of(v)),
-            v => Err(PyTypeError::new_err(format!(
-                "argument '{}' must be str, not {}",
-                name,
-                v.get_type().name()?
-            ))),
+/// Interprets the `encoding`/`errors` keywords shared by every entry point, as `_pickle`'s argument
+/// parsing does before anything else: each must be a str whose UTF-8 form has no NUL. The
+/// `buffers` keyword is interpreted later (see [`buffers_iter`]), after the data or file.
+/// `func` names the entry point in messages, as `_pickle`'s argument parser does.
+fn make_hooks(func: &str, fix_imports: bool, encoding: &PyAny, errors: &PyAny) -> PyResult<Hooks> {
+    let text_arg = |value: &PyAny, name: &str, position: u8| -> PyResult<Obj> {
+        let v = Obj::of(value);
+        if !v.is_str() {
+            let type_name = if v.is_none() {
+                String::from("None")
+            } else {
+                crate::pickler::globals::tp_name(&v.type_obj())
+            };
+            let argument = if ffi::version::running() >= (3, 8) {
+                format!("'{}'", name)
+            } else {
+                position.to_string()
+            };
+            return Err(PyTypeError::new_err(format!(
+                "{}() argument {} must be str, not {}",
+                func, argument, type_name
+            )));
         }
+        if v.str_utf8()?.contains(&0) {
+            return Err(PyValueError::new_err("embedded null character"));
+        }
+        Ok(v)
     };
     Ok(Hooks {
         fix_imports,
-        encoding: text_arg(encoding, "encoding")?,
-        errors: text_arg(errors, "errors")?,
+        encoding: text_arg(encoding, "encoding", 3)?,
+        errors: text_arg(errors, "errors", 4)?,
         persistent_load: None,
         find_class: None,
-        buffers: buffers_iter(buffers.map(Obj::of).as_ref())?,
+        buffers: None,
     })
 }
 
@@ -119,8 +130,9 @@ pub fn load(
     errors: &PyAny,
     buffers: Option<&PyAny>,
 ) -> PyResult<PyObject> {
-    let hooks = make_hooks(fix_imports.0, encoding, errors, buffers)?;
+    let mut hooks = make_hooks("load", fix_imports.0, encoding, errors)?;
     let src = FileSource::new(FileMethods::of(&Obj::of(file))?);
+    hooks.buffers = buffers_iter(buffers.map(Obj::of).as_ref())?;
     let memo = RefCell::new(Memo::default());
     run_loader(src, &hooks, &memo, &Cell::new(0)).map(Obj::into_py)
 }
@@ -145,13 +157,35 @@ pub fn loads(
     errors: &PyAny,
     buffers: Option<&PyAny>,
 ) -> PyResult<PyObject> {
-    let hooks = make_hooks(fix_imports.0, encoding, errors, buffers)?;
-    load_bytes(&Obj::of(data), &hooks).map(Obj::into_py)
+    let hooks = make_hooks("loads", fix_imports.0, encoding, errors)?;
+    load_bytes(&Obj::of(data), hooks, buffers.map(Obj::of).as_ref()).map(Obj::into_py)
 }
 
-fn load_bytes(data: &Obj, hooks: &Hooks) -> PyResult<Obj> {
+/// `loads` before 3.9, where `data` may also be passed by keyword.
+#[pyfunction(
+    data,
+    "*",
+    fix_imports = "Truth(true)",
+    encoding = "text_default(_py, \"ASCII\")",
+    errors = "text_default(_py, \"strict\")",
+    buffers = "None"
+)]
+#[pyo3(name = "loads")]
+fn loads_data_keyword(
+    data: &PyAny,
+    fix_imports: Truth,
+    encoding: &PyAny,
+    errors: &PyAny,
+    buffers: Option<&PyAny>,
+) -> PyResult<PyObject> {
+    loads(data, fix_imports, encoding, errors, buffers)
+}
+
+/// Loads from the bytes-like `data`; `buffers` is interpreted once the data is, as in `_pickle`.
+fn load_bytes(data: &Obj, mut hooks: Hooks, buffers: Option<&Obj>) -> PyResult<Obj> {
     let src = BytesSource::new(data)?;
-    run_loader(src, hooks, &RefCell::new(Memo::default()), &Cell::new(0))
+    hooks.buffers = buffers_iter(buffers)?;
+    run_loader(src, &hooks, &RefCell::new(Memo::default()), &Cell::new(0))
 }
 
 /// `loads(data)` and `loads(data, buffers=...)`, the calls that matter for speed; anything else
@@ -168,17 +202,15 @@ fn loads_fast(args: &[Obj], kwargs: &[(&Obj, &Obj)]) -> Result<PyResult<Obj>, Fa
         }
         buffers = Some(*value);
     }
-    Ok(buffers_iter(buffers).and_then(|buffers| {
-        let hooks = Hooks {
-            fix_imports: true,
-            encoding: crate::interned!("ASCII").clone(),
-            errors: crate::interned!("strict").clone(),
-            persistent_load: None,
-            find_class: None,
-            buffers,
-        };
-        load_bytes(data, &hooks)
-    }))
+    let hooks = Hooks {
+        fix_imports: true,
+        encoding: crate::interned!("ASCII").clone(),
+        errors: crate::interned!("strict").clone(),
+        persistent_load: None,
+        find_class: None,
+        buffers: None,
+    };
+    Ok(load_bytes(data, hooks, buffers))
 }
 
 /// Adds the unpickler's classes and functions to the module.
@@ -189,9 +221,14 @@ pub fn register(py: Python, m: &PyModule) -> PyResult<()> {
     );
     m.add_class::<UnpicklerMemoProxy>()?;
     m.add_function(wrap_pyfunction!(load, m)?)?;
-    m.add_function(wrap_pyfunction!(loads, m)?)?;
-    // As for `dumps`: a cheaper calling convention, handing unusual calls to the one above.
-    let general = Obj::of(m.getattr("loads")?);
+    // As for `dumps`: a cheaper calling convention, handing unusual calls to the general one
+    // (whose `data` may be passed by keyword before 3.9, as in `_pickle`).
+    let general = if ffi::version::running() < (3, 9) {
+        wrap_pyfunction!(loads_data_keyword, m)?
+    } else {
+        wrap_pyfunction!(loads, m)?
+    };
+    let general = Obj::of(general.as_ref());
     let fast = fastcall::new_function::<1>(
         &Obj::of(m.as_ref()),
         c"loads",
@@ -200,6 +237,18 @@ pub fn register(py: Python, m: &PyModule) -> PyResult<()> {
         general,
     )?;
     m.add("loads", fast.as_any(py))?;
+    // The C type's getset descriptors (whose setters see deletion); `persistent_load` is a method
+    // from 3.13 on (defined by the Python subclass).
+    let ty = Obj::of(py.get_type::<Unpickler>());
+    ffi::getset::install(&ty, c"memo", get_memo, set_memo)?;
+    if ffi::version::running() < (3, 13) {
+        ffi::getset::install(
+            &ty,
+            c"persistent_load",
+            get_persistent_load,
+            set_persistent_load,
+        )?;
+    }
     Ok(())
 }
 
@@ -275,8 +324,9 @@ impl Unpickler {
     ) -> PyResult<()> {
         let cell: &PyCell<Unpickler> = slf.downcast()?;
         cell.borrow().in_use.check("Unpickler")?;
+        let mut hooks = make_hooks("Unpickler", fix_imports, encoding, errors)?;
         let methods = FileMethods::of(&Obj::of(file))?;
-        let hooks = make_hooks(fix_imports, encoding, errors, buffers)?;
+        hooks.buffers = buffers_iter(buffers.map(Obj::of).as_ref())?;
         {
             let this = cell.borrow();
             *this.setup.borrow_mut() = Some(Setup {
@@ -399,65 +449,68 @@ impl Unpickler {
         std::mem::size_of::<Self>()
             + self.memo.borrow().entries().count() * std::mem::size_of::<usize>()
     }
+}
 
-    #[getter]
-    fn get_memo(slf: &PyCell<Self>) -> PyResult<UnpicklerMemoProxy> {
-        Ok(UnpicklerMemoProxy {
-            unpickler: slf.into(),
-        })
-    }
+/// `Unpickler.memo`: a proxy of the unpickler's memo.
+fn get_memo(obj: &PyAny) -> PyResult<PyObject> {
+    let slf: &PyCell<Unpickler> = obj.downcast()?;
+    let proxy = UnpicklerMemoProxy {
+        unpickler: slf.into(),
+    };
+    Ok(PyCell::new(obj.py(), proxy)?.into_py(obj.py()))
+}
 
-    #[setter]
-    fn set_memo(&self, value: Option<&PyAny>) -> PyResult<()> {
-        let value =
-            value.ok_or_else(|| PyTypeError::new_err("attribute deletion is not supported"))?;
-        let new_memo = if let Ok(proxy) = value.downcast::<PyCell<UnpicklerMemoProxy>>() {
-            let proxy = proxy.borrow();
-            let other = proxy.unpickler.as_ref(value.py()).borrow();
-            let copied = other.memo.borrow().clone();
-            copied
-        } else if let Ok(dict) = value.downcast::<PyDict>() {
-            let mut memo = Memo::default();
-            for (key, item) in dict.iter() {
-                if !Obj::of(key).is_int() {
-                    return Err(PyTypeError::new_err("memo key must be integers"));
-                }
-                let idx: isize = key.extract()?;
-                if idx < 0 {
-                    return Err(PyValueError::new_err("memo key must be positive integers."));
-                }
-                drop(memo.put(idx as usize, Obj::of(item)));
+/// `Unpickler.memo = value`: a proxy's memo or a dict `{index: obj}` is copied in.
+fn set_memo(obj: &PyAny, value: Option<&PyAny>) -> PyResult<()> {
+    let this = obj.downcast::<PyCell<Unpickler>>()?.borrow();
+    let value = value.ok_or_else(|| PyTypeError::new_err("attribute deletion is not supported"))?;
+    let new_memo = if let Ok(proxy) = value.downcast::<PyCell<UnpicklerMemoProxy>>() {
+        let proxy = proxy.borrow();
+        let other = proxy.unpickler.as_ref(value.py()).borrow();
+        let copied = other.memo.borrow().clone();
+        copied
+    } else if let Ok(dict) = value.downcast::<PyDict>() {
+        let mut memo = Memo::default();
+        for (key, item) in dict.iter() {
+            if !Obj::of(key).is_int() {
+                return Err(PyTypeError::new_err("memo key must be integers"));
             }
-            memo
-        } else {
-            return Err(PyTypeError::new_err(format!(
-                "'memo' attribute must be an UnpicklerMemoProxy object or dict, not {}",
-                value.get_type().name()?
-            )));
-        };
-        self.replace_memo(new_memo)
-    }
-
-    #[getter]
-    fn get_persistent_load(slf: &PyCell<Self>) -> PyResult<PyObject> {
-        match &*slf.borrow().persistent_load.borrow() {
-            Some(hook) => Ok(hook.bind(&Obj::of(slf.as_ref()))?.into_py()),
-            None => Err(PyAttributeError::new_err("persistent_load")),
+            let idx = Obj::of(key).long_as_ssize()?;
+            if idx < 0 {
+                return Err(PyValueError::new_err("memo key must be positive integers."));
+            }
+            drop(memo.put(idx as usize, Obj::of(item)));
         }
-    }
+        memo
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "'memo' attribute must be an UnpicklerMemoProxy object or dict, not {}",
+            value.get_type().name()?
+        )));
+    };
+    this.replace_memo(new_memo)
+}
 
-    #[setter]
-    fn set_persistent_load(&self, value: Option<&PyAny>) -> PyResult<()> {
-        let value =
-            value.ok_or_else(|| PyTypeError::new_err("attribute deletion is not supported"))?;
-        if !value.is_callable() {
-            return Err(PyTypeError::new_err(
-                "persistent_load must be a callable taking one argument",
-            ));
-        }
-        *self.persistent_load.borrow_mut() = Some(Hook::Callable(Obj::of(value)));
-        Ok(())
+/// `Unpickler.persistent_load` before 3.13: the hook found by `__init__` or assigned since.
+fn get_persistent_load(obj: &PyAny) -> PyResult<PyObject> {
+    let this = obj.downcast::<PyCell<Unpickler>>()?.borrow();
+    let hook = this.persistent_load.borrow();
+    match &*hook {
+        Some(hook) => Ok(hook.bind(&Obj::of(obj))?.into_py()),
+        None => Err(PyAttributeError::new_err("persistent_load")),
     }
+}
+
+fn set_persistent_load(obj: &PyAny, value: Option<&PyAny>) -> PyResult<()> {
+    let this = obj.downcast::<PyCell<Unpickler>>()?.borrow();
+    let value = value.ok_or_else(|| PyTypeError::new_err("attribute deletion is not supported"))?;
+    if !value.is_callable() {
+        return Err(PyTypeError::new_err(
+            "persistent_load must be a callable taking one argument",
+        ));
+    }
+    *this.persistent_load.borrow_mut() = Some(Hook::Callable(Obj::of(value)));
+    Ok(())
 }
 
 #[pyproto]

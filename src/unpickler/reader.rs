@@ -338,7 +338,7 @@ impl FileSource {
                 let result = readinto.call1(&view);
                 // The view must not outlive `dest`: release it before returning.
                 let _ = view.call_method(crate::interned!("release"), &[]);
-                let n = result?.as_ssize()?;
+                let n = result?.long_as_ssize()?;
                 if n < 0 {
                     return Err(pyo3::exceptions::PyValueError::new_err(
                         "readinto() returned negative size",

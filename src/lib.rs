@@ -4,6 +4,7 @@
 #![allow(clippy::needless_option_as_deref)]
 
 mod args;
+mod bigint;
 mod buffer;
 mod errors;
 mod ffi;

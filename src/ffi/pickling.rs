@@ -380,24 +380,20 @@ pub fn is_key_error(err: &PyErr) -> bool {
     err.is_instance::<pyo3::exceptions::PyKeyError>(py)
 }
 
-/// A new Python int from raw little-endian two's-complement bytes is not needed; the pickler only
-/// goes the other way, through `int.to_bytes`.
-///
-/// The bytes of a big int: `int.to_bytes(nbytes, "little", signed=True)`.
-pub fn int_to_le_bytes(value: &Obj, nbytes: usize) -> PyResult<Obj> {
-    let py = unsafe { Python::assume_gil_acquired() };
-    let kwargs = pyo3::types::PyDict::new(py);
-    kwargs.set_item("signed", true)?;
-    let r = value
-        .as_any(py)
-        .call_method("to_bytes", (nbytes, "little"), Some(kwargs))?;
-    Ok(Obj::of(r))
+/// The LONG1/LONG4 payload of an int beyond 64 bits (see [`crate::bigint`]).
+pub fn int_to_pickle_bytes(value: &Obj) -> PyResult<Vec<u8>> {
+    let hex = Obj::from_owned(unsafe { ffi::PyNumber_ToBase(value.as_ptr(), 16) })?;
+    let text = hex.str_utf8()?;
+    crate::bigint::pickle_bytes_from_hex(text)
+        .ok_or_else(|| pyo3::exceptions::PyMemoryError::new_err(()))
 }
 
-/// `int.bit_length()`.
-pub fn int_bit_length(value: &Obj) -> PyResult<usize> {
-    let py = unsafe { Python::assume_gil_acquired() };
-    value.as_any(py).call_method0("bit_length")?.extract()
+/// A Python int from little-endian two's-complement bytes of any length.
+pub fn int_from_signed_le(data: &[u8]) -> PyResult<Obj> {
+    let text = crate::bigint::hex_from_signed_le(data)
+        .ok_or_else(|| pyo3::exceptions::PyMemoryError::new_err(()))?;
+    let mut end: *mut c_char = std::ptr::null_mut();
+    Obj::from_owned(unsafe { ffi::PyLong_FromString(text.as_ptr() as *const c_char, &mut end, 16) })
 }
 
 // ---- member descriptors at fixed offsets (what `PyMemberDef` gives a C type) ----

@@ -616,13 +616,11 @@ impl<'m> Saver<'m> {
                 v.resize(nbytes, if value < 0 { 0xff } else { 0 });
                 (value.signum() as i32, v)
             } else {
-                let nbits = pk::int_bit_length(obj)?;
-                let nbytes = (nbits >> 3) + 1;
-                if nbytes > 0x7fff_ffff {
+                let bytes = pk::int_to_pickle_bytes(obj)?;
+                if bytes.len() > 0x7fff_ffff {
                     return Err(PyOverflowError::new_err("int too large to pickle"));
                 }
-                let raw = pk::int_to_le_bytes(obj, nbytes)?;
-                (overflow, raw.bytes_data().to_vec())
+                (0, bytes)
             };
             let n = bytes.len();
             if sign < 0 && n > 1 && bytes[n - 1] == 0xff && bytes[n - 2] & 0x80 != 0 {

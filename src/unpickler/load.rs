@@ -164,16 +164,7 @@ fn int_from_signed_le(data: &[u8]) -> PyResult<Obj> {
         buf[..data.len()].copy_from_slice(data);
         return ffi::new_int(i64::from_le_bytes(buf));
     }
-    let py = crate::ffi::gil();
-    let bytes = ffi::new_bytes(data)?;
-    let int_type = types::int().as_obj();
-    let from_bytes = int_type.getattr(crate::interned!("from_bytes"))?;
-    let kwargs = pyo3::types::PyDict::new(py);
-    kwargs.set_item("signed", true)?;
-    from_bytes.call(
-        &ffi::tuple(&[&bytes, &ffi::new_str("little")?])?,
-        Some(&Obj::of(kwargs)),
-    )
+    crate::ffi::pickling::int_from_signed_le(data)
 }
 
 /// A GET of an index the memo lacks: KeyError up to 3.8, UnpicklingError from 3.9 on.

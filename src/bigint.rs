@@ -1,7 +1,9 @@
-//! Ints beyond 64 bits in the pickle's LONG1/LONG4 form (little-endian two's complement), converted
-//! through hexadecimal text: `hex()` and `int(text, 16)` are linear-time in CPython and part of the
-//! stable ABI (`PyNumber_ToBase`, `PyLong_FromString`), where `int.to_bytes`/`int.from_bytes` are
-//! method calls with a keyword dict per value.
+//! Ints beyond 64 bits in the pickle's LONG1/LONG4 form (little-endian two's complement), to and
+//! from CPython's 30-bit digits (read and written in place where `ffi::int_layout` may) or
+//! hexadecimal text (the API path: `hex()` and `int(text, 16)` are linear-time in CPython and in the
+//! stable ABI, where `int.to_bytes`/`int.from_bytes` are calls with a keyword dict per value).
+
+use smallvec::SmallVec;
 
 /// The value of each ASCII hex digit; 0x10 marks every other byte.
 const NIBBLE: [u8; 256] = {
@@ -72,6 +74,11 @@ pub fn pickle_bytes_from_hex(hex: &[u8]) -> Option<Vec<u8>> {
     if invalid & 0x10 != 0 {
         return None;
     }
+    Some(signed_pickle_form(bytes, negative))
+}
+
+/// From the magnitude in `bit_length() // 8 + 1` bytes to the pickle's two's complement.
+fn signed_pickle_form(mut bytes: Vec<u8>, negative: bool) -> Vec<u8> {
     if negative {
         negate(&mut bytes);
         let n = bytes.len();
@@ -79,21 +86,140 @@ pub fn pickle_bytes_from_hex(hex: &[u8]) -> Option<Vec<u8>> {
             bytes.pop();
         }
     }
-    Some(bytes)
+    bytes
+}
+
+/// Bits in one digit of CPython's int representation (`sys.int_info.bits_per_digit`).
+pub const DIGIT_BITS: u32 = 30;
+const DIGIT_MASK: u32 = (1 << DIGIT_BITS) - 1;
+
+/// The LONG1/LONG4 payload of the int with these magnitude digits (least significant first, the
+/// last one non-zero) and sign. None when memory runs out.
+pub fn pickle_bytes_from_digits(digits: &[u32], negative: bool) -> Option<Vec<u8>> {
+    let nbits = match digits.last() {
+        Some(&top) => {
+            (digits.len() - 1) * DIGIT_BITS as usize + (32 - top.leading_zeros()) as usize
+        }
+        None => 0,
+    };
+    let nbytes = (nbits >> 3) + 1;
+    let mut bytes = Vec::new();
+    bytes.try_reserve_exact(nbytes + 8).ok()?;
+    let mut acc: u64 = 0;
+    let mut held = 0u32;
+    for &d in digits {
+        acc |= u64::from(d & DIGIT_MASK) << held;
+        held += DIGIT_BITS;
+        while held >= 8 {
+            bytes.push(acc as u8);
+            acc >>= 8;
+            held -= 8;
+        }
+    }
+    bytes.push(acc as u8);
+    bytes.resize(nbytes, 0);
+    Some(signed_pickle_form(bytes, negative))
+}
+
+/// The magnitude (little-endian, no high zero bytes) and sign of little-endian two's-complement
+/// `data`; small values stay off the heap.
+pub fn magnitude_from_signed_le(data: &[u8]) -> (SmallVec<[u8; 64]>, bool) {
+    let negative = data.last().is_some_and(|&b| b & 0x80 != 0);
+    let mut magnitude = SmallVec::from_slice(data);
+    if negative {
+        negate(&mut magnitude);
+    }
+    let used = magnitude.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    magnitude.truncate(used);
+    (magnitude, negative)
+}
+
+/// How many digits hold a magnitude of `len` bytes whose top byte is `top` (non-zero).
+pub fn digit_count(len: usize, top: u8) -> usize {
+    if len == 0 {
+        return 0;
+    }
+    let nbits = (len - 1) * 8 + (8 - top.leading_zeros() as usize);
+    nbits.div_ceil(DIGIT_BITS as usize)
+}
+
+/// Fills `digits` (exactly [`digit_count`] of them) from the little-endian `magnitude`, reading
+/// it 32 bits at a time.
+pub fn fill_digits(magnitude: &[u8], digits: &mut [u32]) {
+    let mut slots = digits.iter_mut();
+    let mut acc: u64 = 0;
+    let mut held = 0u32;
+    let mut emit = |acc: &mut u64, held: &mut u32| {
+        while *held >= DIGIT_BITS {
+            if let Some(slot) = slots.next() {
+                *slot = *acc as u32 & DIGIT_MASK;
+            }
+            *acc >>= DIGIT_BITS;
+            *held -= DIGIT_BITS;
+        }
+    };
+    let mut words = magnitude.chunks_exact(4);
+    for word in &mut words {
+        let word = u32::from_le_bytes([word[0], word[1], word[2], word[3]]);
+        acc |= u64::from(word) << held;
+        held += 32;
+        emit(&mut acc, &mut held);
+    }
+    for &b in words.remainder() {
+        acc |= u64::from(b) << held;
+        held += 8;
+        emit(&mut acc, &mut held);
+    }
+    if held > 0 {
+        held = DIGIT_BITS;
+        emit(&mut acc, &mut held);
+    }
+}
+
+/// The value of little-endian two's-complement `data` of 1 to 8 bytes. Assembled in registers: a
+/// short copy into a buffer read back whole stalls on store forwarding.
+pub fn small_signed(data: &[u8]) -> i64 {
+    let mut bits = 0u64;
+    for (i, &b) in data.iter().enumerate().take(8) {
+        bits |= u64::from(b) << (8 * i);
+    }
+    let unused = 64 - 8 * data.len().clamp(1, 8) as u32;
+    ((bits << unused) as i64) >> unused
+}
+
+/// The magnitude and sign of little-endian two's-complement `data` of 9 to 16 bytes, from two
+/// whole-word reads (the high one overlapping the low one, shifted back).
+pub fn small_magnitude(data: &[u8]) -> Option<(u128, bool)> {
+    let n = data.len();
+    if !(9..=16).contains(&n) {
+        return None;
+    }
+    let word = |at: usize| {
+        let b = &data[at..at + 8];
+        u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+    };
+    let low = word(0);
+    let high = (word(n - 8) as i64) >> (8 * (16 - n));
+    let value = (i128::from(high) << 64) | i128::from(low);
+    Some((value.unsigned_abs(), value < 0))
+}
+
+/// The digits of a magnitude below 2**128 and how many there are.
+pub fn small_digits(magnitude: u128) -> ([u32; 5], usize) {
+    let nbits = 128 - magnitude.leading_zeros() as usize;
+    let mut digits = [0u32; 5];
+    for (i, digit) in digits.iter_mut().enumerate() {
+        *digit = (magnitude >> (DIGIT_BITS as usize * i)) as u32 & DIGIT_MASK;
+    }
+    (digits, nbits.div_ceil(DIGIT_BITS as usize))
 }
 
 /// NUL-terminated text for `int(text, 16)` of the little-endian two's-complement `data`.
 pub fn hex_from_signed_le(data: &[u8]) -> Option<Vec<u8>> {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let negative = data.last().is_some_and(|&b| b & 0x80 != 0);
-    let mut magnitude = Vec::new();
-    magnitude.try_reserve_exact(data.len()).ok()?;
-    magnitude.extend_from_slice(data);
-    if negative {
-        negate(&mut magnitude);
-    }
+    let (magnitude, negative) = magnitude_from_signed_le(data);
     let mut text = Vec::new();
-    text.try_reserve_exact(data.len() * 2 + 3).ok()?;
+    text.try_reserve_exact(magnitude.len() * 2 + 3).ok()?;
     if negative {
         text.push(b'-');
     }
@@ -101,7 +227,7 @@ pub fn hex_from_signed_le(data: &[u8]) -> Option<Vec<u8>> {
         text.push(DIGITS[(b >> 4) as usize]);
         text.push(DIGITS[(b & 15) as usize]);
     }
-    if text.len() == negative as usize {
+    if magnitude.is_empty() {
         text.push(b'0');
     }
     text.push(0);

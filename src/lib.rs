@@ -21,6 +21,7 @@ use pyo3::types::PyTuple;
 #[pymodule]
 fn _core(py: Python, m: &PyModule) -> PyResult<()> {
     ffi::version::init(py)?;
+    ffi::int_layout::init(py)?;
     errors::init(py)?;
     tables::init(py)?;
     unpickler::register(py, m)?;
@@ -38,5 +39,17 @@ fn _core(py: Python, m: &PyModule) -> PyResult<()> {
         .collect();
     m.add("OPCODE_TABLE", table)?;
     pickler::register(py, m)?;
+    m.add_function(wrap_pyfunction!(layout_access_status, m)?)?;
     Ok(())
+}
+
+/// Which struct layouts this interpreter reads or writes directly (docs/design.md): for tests.
+#[pyfunction]
+#[pyo3(name = "_layout_access")]
+fn layout_access_status(py: Python) -> PyResult<PyObject> {
+    let status = pyo3::types::PyDict::new(py);
+    status.set_item("allowed", ffi::version::layout_access())?;
+    status.set_item("heap_type_slots", ffi::heap_type::in_use())?;
+    status.set_item("int_digits", ffi::int_layout::in_use())?;
+    Ok(status.into())
 }

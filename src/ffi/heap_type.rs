@@ -38,6 +38,11 @@ static CLASS: [AtomicUsize; CLASSES] = [AtomicUsize::new(0), AtomicUsize::new(0)
 static PYO3_DEALLOC: [AtomicUsize; CLASSES] = [AtomicUsize::new(0), AtomicUsize::new(0)];
 static PYO3_TRAVERSE: [AtomicUsize; CLASSES] = [AtomicUsize::new(0), AtomicUsize::new(0)];
 
+/// Whether the wrappers are installed on every class.
+pub fn in_use() -> bool {
+    CLASS.iter().all(|c| c.load(Ordering::Relaxed) != 0)
+}
+
 type Traverse = unsafe extern "C" fn(*mut ffi::PyObject, ffi::visitproc, *mut c_void) -> c_int;
 type Dealloc = unsafe extern "C" fn(*mut ffi::PyObject);
 

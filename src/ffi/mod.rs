@@ -8,6 +8,7 @@ pub mod buffer;
 pub mod fastcall;
 pub mod getset;
 pub mod heap_type;
+pub mod int_layout;
 mod layout37;
 pub mod picklebuffer;
 pub mod pickling;
@@ -35,7 +36,7 @@ pub struct Obj(NonNull<PyObject>);
 impl Obj {
     /// Takes ownership of a new reference returned by the C API; NULL means an exception is set.
     #[inline]
-    fn from_owned(ptr: *mut PyObject) -> PyResult<Obj> {
+    pub(crate) fn from_owned(ptr: *mut PyObject) -> PyResult<Obj> {
         match NonNull::new(ptr) {
             Some(p) => Ok(Obj(p)),
             None => Err(fetch_error()),

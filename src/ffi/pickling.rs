@@ -382,14 +382,27 @@ pub fn is_key_error(err: &PyErr) -> bool {
 
 /// The LONG1/LONG4 payload of an int beyond 64 bits (see [`crate::bigint`]).
 pub fn int_to_pickle_bytes(value: &Obj) -> PyResult<Vec<u8>> {
+    if let Some((digits, negative)) = super::int_layout::digits(value) {
+        return crate::bigint::pickle_bytes_from_digits(digits, negative)
+            .ok_or_else(|| pyo3::exceptions::PyMemoryError::new_err(()));
+    }
     let hex = Obj::from_owned(unsafe { ffi::PyNumber_ToBase(value.as_ptr(), 16) })?;
     let text = hex.str_utf8()?;
     crate::bigint::pickle_bytes_from_hex(text)
         .ok_or_else(|| pyo3::exceptions::PyMemoryError::new_err(()))
 }
 
-/// A Python int from little-endian two's-complement bytes of any length.
+/// A Python int from little-endian two's-complement bytes of any length (over 8).
+#[inline(always)]
 pub fn int_from_signed_le(data: &[u8]) -> PyResult<Obj> {
+    match super::int_layout::int_from_signed_le(data) {
+        Some(ptr) => Obj::from_owned(ptr),
+        None => int_from_signed_le_by_text(data),
+    }
+}
+
+#[inline(never)]
+fn int_from_signed_le_by_text(data: &[u8]) -> PyResult<Obj> {
     let text = crate::bigint::hex_from_signed_le(data)
         .ok_or_else(|| pyo3::exceptions::PyMemoryError::new_err(()))?;
     let mut end: *mut c_char = std::ptr::null_mut();

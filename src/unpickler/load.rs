@@ -154,15 +154,10 @@ fn line_body(line: &[u8], min: usize) -> PyResult<&[u8]> {
     Ok(&line[..line.len() - 1])
 }
 
+#[inline(always)]
 fn int_from_signed_le(data: &[u8]) -> PyResult<Obj> {
     if data.len() <= 8 {
-        let mut buf = if data.last().is_some_and(|&b| b & 0x80 != 0) {
-            [0xffu8; 8]
-        } else {
-            [0u8; 8]
-        };
-        buf[..data.len()].copy_from_slice(data);
-        return ffi::new_int(i64::from_le_bytes(buf));
+        return ffi::new_int(crate::bigint::small_signed(data));
     }
     crate::ffi::pickling::int_from_signed_le(data)
 }

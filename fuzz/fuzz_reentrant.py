@@ -726,8 +726,8 @@ def canonical(value):
             parts.append([(walk(k), walk(v)) for k, v in x.items()])
         elif isinstance(x, (set, frozenset)):
             parts.append(sorted(repr(walk(i)) for i in x))
-        if hasattr(x, "__dict__"):
-            parts.append(walk(dict(x.__dict__)))
+        if hasattr(x, "__dict__"):  # (not registered: the same for every instance)
+            parts.append([(walk(k), walk(v)) for k, v in vars(x).items()])
         return tuple(parts)
 
     return walk(value)

@@ -151,6 +151,11 @@ class Plan:
             return None
         if action in UNCOMPARABLE or kind in FILE_KINDS:
             self.comparable = False
+            if self.m is not common.pickle5_rs:
+                # The reference runs a program only to compare, and such a program no longer
+                # compares; its C unpickler does not survive all of them (a memo set to {} makes
+                # the next PUT write past the end of its memo table).
+                return None
         if inst is None:
             inst = self.in_use[-1] if self.in_use else None
         if arg & 8 and action not in (RAISE, RAISE_OTHER):

@@ -28,7 +28,8 @@ main thread with a recursion limit of at most 10**4 and no action touched an ins
 (so re-entry only went through new instances, and no file hook acted: the two implementations
 call the file at different points), the reference C pickler runs the same program, and both must
 agree: identical pickle bytes, equal loaded values (identity structure included), or the same
-exception class.
+exception class. The reference never performs the actions that rule a comparison out (should its
+run take another path and reach one): its C unpickler does not survive them all.
 
 Run through ``python fuzz/run.py SECONDS WORKDIR reentrant`` (see run.py); by hand:
 ``PYTHONPATH=target/fuzz/pkg:fuzz python fuzz/fuzz_reentrant.py CORPUS_DIR -max_total_time=60``.

@@ -242,6 +242,10 @@ FUZZ_RUSTFLAGS = " ".join([
 def fuzz(session):
     """Coverage-guided fuzzing of loads/load/dumps (atheris + sancov-instrumented extension).
 
+    Three targets (fuzz/run.py): ``loads``, ``dumps``, and ``reentrant``, where hooks dump or load
+    again (same, other or new Pickler/Unpickler), reset the memo, re-run ``__init__``, swap
+    ``__class__`` or raise mid-dump/load, under recursion limits up to 10**6 and in threads with
+    64-256 KiB stacks (deep re-entry must end in RecursionError, never in a crash).
     Budget in seconds: the first positional argument, else $PICKLE5_RS_FUZZ_SECONDS. Without
     either (the run CI makes) it is a repeatable smoke run: a fixed seed and a fixed number of
     executions per target, so CI's verdict does not depend on the machine's speed.
@@ -253,7 +257,7 @@ def fuzz(session):
     elif "PICKLE5_RS_FUZZ_SECONDS" in os.environ:
         seconds = int(os.environ["PICKLE5_RS_FUZZ_SECONDS"])
     else:
-        seconds = FUZZ_SECONDS_DEFAULT * 3  # a ceiling; the execution count ends the run first
+        seconds = FUZZ_SECONDS_DEFAULT * 4  # a ceiling; the execution count ends the run first
         env = {"PICKLE5_RS_FUZZ_SEED": "1", "PICKLE5_RS_FUZZ_RUNS": str(FUZZ_SMOKE_RUNS)}
     session.install(ATHERIS)
     workdir = ROOT / "target" / "fuzz"

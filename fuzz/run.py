@@ -1,6 +1,13 @@
 """Runs the fuzz targets for a time budget and reports what they did.
 
-Usage: python fuzz/run.py SECONDS WORKDIR [TARGET ...]   (targets: loads, dumps; default both)
+Usage: python fuzz/run.py SECONDS WORKDIR [TARGET ...]   (targets: loads, dumps, reentrant;
+default all three)
+
+``reentrant`` (fuzz_reentrant.py) runs hooks that dump/load again on the same, another or a new
+Pickler/Unpickler, clear or replace the memo, re-run ``__init__``, swap ``__class__`` or raise, at
+moments the input chooses, under recursion limits up to 10**6 and sometimes in a thread with a
+64-256 KiB stack: only Exceptions may come out (RecursionError from the native stack guard), and
+where no hook touched an instance in use, the reference pickler must agree.
 
 With PICKLE5_RS_FUZZ_PARALLEL=1 the targets run at the same time, each for the whole budget
 (one core each: how a long run is made); otherwise one after the other, sharing the budget.
@@ -21,7 +28,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SHARES = {"loads": 0.6, "dumps": 0.4}
+SHARES = {"loads": 0.6, "dumps": 0.4, "reentrant": 0.3}
 MIN_COUNTERS = 1000  # the extension has ~15000 edges; atheris itself registers none here
 
 

@@ -3,8 +3,6 @@
 //! hexadecimal text (the API path: `hex()` and `int(text, 16)` are linear-time in CPython and in the
 //! stable ABI, where `int.to_bytes`/`int.from_bytes` are calls with a keyword dict per value).
 
-use smallvec::SmallVec;
-
 /// The value of each ASCII hex digit; 0x10 marks every other byte.
 const NIBBLE: [u8; 256] = {
     let mut table = [0x10u8; 256];
@@ -121,17 +119,31 @@ pub fn pickle_bytes_from_digits(digits: &[u32], negative: bool) -> Option<Vec<u8
     Some(signed_pickle_form(bytes, negative))
 }
 
-/// The magnitude (little-endian, no high zero bytes) and sign of little-endian two's-complement
-/// `data`; small values stay off the heap.
-pub fn magnitude_from_signed_le(data: &[u8]) -> (SmallVec<[u8; 64]>, bool) {
-    let negative = data.last().is_some_and(|&b| b & 0x80 != 0);
-    let mut magnitude = SmallVec::from_slice(data);
-    if negative {
-        negate(&mut magnitude);
+/// Calls `f` with the magnitude (little-endian, no high zero bytes) and sign of little-endian
+/// two's-complement `data`: a positive value's magnitude is `data` itself; a negative one is
+/// negated in a stack buffer when it fits. None when memory runs out.
+#[inline]
+pub fn with_magnitude<R>(data: &[u8], f: impl FnOnce(&[u8], bool) -> R) -> Option<R> {
+    fn trimmed(bytes: &[u8]) -> &[u8] {
+        let used = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+        &bytes[..used]
     }
-    let used = magnitude.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-    magnitude.truncate(used);
-    (magnitude, negative)
+    let negative = data.last().is_some_and(|&b| b & 0x80 != 0);
+    if !negative {
+        return Some(f(trimmed(data), false));
+    }
+    let mut stack = [0u8; 64];
+    let mut heap = Vec::new();
+    let magnitude: &mut [u8] = if data.len() <= stack.len() {
+        &mut stack[..data.len()]
+    } else {
+        heap.try_reserve_exact(data.len()).ok()?;
+        heap.resize(data.len(), 0);
+        &mut heap
+    };
+    magnitude.copy_from_slice(data);
+    negate(magnitude);
+    Some(f(trimmed(magnitude), true))
 }
 
 /// How many digits hold a magnitude of `len` bytes whose top byte is `top` (non-zero).
@@ -217,19 +229,21 @@ pub fn small_digits(magnitude: u128) -> ([u32; 5], usize) {
 /// NUL-terminated text for `int(text, 16)` of the little-endian two's-complement `data`.
 pub fn hex_from_signed_le(data: &[u8]) -> Option<Vec<u8>> {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let (magnitude, negative) = magnitude_from_signed_le(data);
-    let mut text = Vec::new();
-    text.try_reserve_exact(magnitude.len() * 2 + 3).ok()?;
-    if negative {
-        text.push(b'-');
-    }
-    for &b in magnitude.iter().rev() {
-        text.push(DIGITS[(b >> 4) as usize]);
-        text.push(DIGITS[(b & 15) as usize]);
-    }
-    if magnitude.is_empty() {
-        text.push(b'0');
-    }
-    text.push(0);
-    Some(text)
+    with_magnitude(data, |magnitude, negative| {
+        let mut text = Vec::new();
+        text.try_reserve_exact(magnitude.len() * 2 + 3).ok()?;
+        if negative {
+            text.push(b'-');
+        }
+        for &b in magnitude.iter().rev() {
+            text.push(DIGITS[(b >> 4) as usize]);
+            text.push(DIGITS[(b & 15) as usize]);
+        }
+        if magnitude.is_empty() {
+            text.push(b'0');
+        }
+        text.push(0);
+        Some(text)
+    })
+    .flatten()
 }

@@ -145,11 +145,16 @@ pub fn int_from_signed_le(data: &[u8]) -> Option<*mut ffi::PyObject> {
             slots.copy_from_slice(&digits[..count])
         }));
     }
-    let (magnitude, negative) = bigint::magnitude_from_signed_le(data);
-    let count = bigint::digit_count(magnitude.len(), magnitude.last().copied().unwrap_or(0));
-    Some(new_int_with(count, negative, layout, |slots| {
-        bigint::fill_digits(&magnitude, slots)
-    }))
+    let made = bigint::with_magnitude(data, |magnitude, negative| {
+        let count = bigint::digit_count(magnitude.len(), magnitude.last().copied().unwrap_or(0));
+        if count == 0 {
+            return unsafe { ffi::PyLong_FromLong(0) };
+        }
+        new_int_with(count, negative, layout, |slots| {
+            bigint::fill_digits(magnitude, slots)
+        })
+    });
+    Some(made.unwrap_or_else(|| unsafe { ffi::PyErr_NoMemory() }))
 }
 
 /// An int of `count` (at least 3) digits, allocated as `int.__new__` allocates subclass instances

@@ -338,6 +338,15 @@ impl Obj {
     }
 
     /// Items of a tuple (exact or subclass), as new references.
+    /// The two items of an exact or subclassed tuple of length 2; None for anything else.
+    pub fn tuple_pair(&self) -> Option<(Obj, Obj)> {
+        if !self.is_tuple() || unsafe { ffi::PyTuple_Size(self.as_ptr()) } != 2 {
+            return None;
+        }
+        let item = |i| Obj::from_borrowed(unsafe { ffi::PyTuple_GetItem(self.as_ptr(), i) });
+        Some((item(0), item(1)))
+    }
+
     pub fn tuple_items(&self) -> Vec<Obj> {
         let n = unsafe { ffi::PyTuple_Size(self.as_ptr()) };
         (0..n)

@@ -45,7 +45,32 @@ pub struct Loader<'a, S: Source> {
     pub proto: &'a Cell<u8>,
     /// Whether each type BUILD has met resolves attributes plainly and defines no `__setstate__`
     /// (a handful of types per pickle, so a short list searched linearly).
-    pub plain_types: Vec<(Obj, bool)>,
+    pub plain_types: Vec<(Obj, SetstateLookup)>,
+}
+
+/// How BUILD finds `__setstate__` on the instances of a type, decided once per type and load.
+#[derive(Clone, Copy)]
+pub enum SetstateLookup {
+    /// `getattr(inst, "__setstate__", None)`.
+    Generic,
+    /// Only the instance `__dict__` may hold it.
+    InstanceDict,
+    /// Instances have no `__dict__` (e.g. `__slots__`) and no class defines it: there is none.
+    Absent,
+}
+
+impl SetstateLookup {
+    fn of(ty: &Obj) -> PyResult<SetstateLookup> {
+        if !lacks_setstate(ty)? {
+            return Ok(SetstateLookup::Generic);
+        }
+        let dict_offset = ty.getattr(crate::interned!("__dictoffset__"))?.as_ssize()?;
+        Ok(if dict_offset == 0 {
+            SetstateLookup::Absent
+        } else {
+            SetstateLookup::InstanceDict
+        })
+    }
 }
 
 /// Whether instances of `ty` find `__setstate__` only in their own `__dict__`, if at all: no class
@@ -672,11 +697,9 @@ impl<'a, S: Source> Loader<'a, S> {
             setstate.call1(&state)?;
             return Ok(());
         }
-        let (state, slotstate) = if state.is_tuple() && state.len()? == 2 {
-            let parts = state.tuple_items();
-            (parts[0].clone(), Some(parts[1].clone()))
-        } else {
-            (state, None)
+        let (state, slotstate) = match state.tuple_pair() {
+            Some((state, slotstate)) => (state, Some(slotstate)),
+            None => (state, None),
         };
         if !state.is_none() {
             if !state.is_dict() {
@@ -706,9 +729,7 @@ impl<'a, S: Source> Loader<'a, S> {
             if !slotstate.is_dict() {
                 return Err(errors::unpickling("slot state is not a dictionary"));
             }
-            for (key, value) in slotstate.dict_items() {
-                inst.setattr(&key, &value)?;
-            }
+            slotstate.dict_for_each(|key, value| inst.setattr(key, value))?;
         }
         Ok(())
     }
@@ -717,16 +738,20 @@ impl<'a, S: Source> Loader<'a, S> {
     /// common plain classes; also returns the instance `__dict__` when it was looked up.
     fn find_setstate(&mut self, inst: &Obj) -> PyResult<(Option<Obj>, Option<Obj>)> {
         let ty = inst.type_obj();
-        let plain = match self.plain_types.iter().find(|(t, _)| t.is(&ty)) {
-            Some((_, plain)) => *plain,
+        let lookup = match self.plain_types.iter().find(|(t, _)| t.is(&ty)) {
+            Some((_, lookup)) => *lookup,
             None => {
-                let plain = lacks_setstate(&ty)?;
-                self.plain_types.push((ty, plain));
-                plain
+                let lookup = SetstateLookup::of(&ty)?;
+                self.plain_types.push((ty, lookup));
+                lookup
             }
         };
-        if !plain {
-            return Ok((inst.getattr_opt(crate::interned!("__setstate__"))?, None));
+        match lookup {
+            SetstateLookup::Generic => {
+                return Ok((inst.getattr_opt(crate::interned!("__setstate__"))?, None))
+            }
+            SetstateLookup::Absent => return Ok((None, None)),
+            SetstateLookup::InstanceDict => {}
         }
         match inst.getattr_opt(crate::interned!("__dict__"))? {
             Some(dict) if dict.is_dict() => {

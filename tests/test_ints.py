@@ -54,7 +54,8 @@ def test_loaded_ints_are_well_formed(proto):
     data = TARGET.dumps(VALUES, proto)
     loaded = TARGET.loads(data)
     assert loaded == VALUES
-    for got, want in zip(loaded, VALUES):
+    for i, want in enumerate(VALUES):
+        got = loaded[i]
         assert type(got) is int
         assert hash(got) == hash(want)
         assert got.bit_length() == want.bit_length()

@@ -122,3 +122,33 @@ def test_another_thread_is_refused_while_a_load_runs():
     data = b"\x80\x02]q\x00(K\x01X\x01\x00\x00\x00xq\x01Qh\x01e."
     assert Hooked(io.BytesIO(data)).load() == [1, "loaded", "x"]
     assert results == ["Unpickler is in use by another thread"] * 3
+
+
+def test_reinit_from_a_hook_finishes_the_running_dump_and_load():
+    # The C pickler writes an unreadable tail to the new file here and the C unpickler can crash;
+    # the running call finishes with what it started with.
+    first, second = io.BytesIO(), io.BytesIO()
+
+    class Switching(TARGET.Pickler):
+        def persistent_id(self, obj):
+            if obj == "switch":
+                self.__init__(second, 2)
+            return None
+
+    p = Switching(first, 2)
+    p.dump([1, "switch", [2, 3]])
+    assert TARGET.loads(first.getvalue()) == [1, "switch", [2, 3]]
+    assert second.getvalue() == b""
+    p.dump("next")
+    assert TARGET.loads(second.getvalue()) == "next"
+
+    class Reinit(TARGET.Unpickler):
+        def find_class(self, module, name):
+            if name == "OrderedDict":
+                self.__init__(io.BytesIO(TARGET.dumps(["other"], 2)))
+            return super().find_class(module, name)
+
+    import collections
+    u = Reinit(io.BytesIO(TARGET.dumps([1, collections.OrderedDict, "rest"], 2)))
+    assert u.load() == [1, collections.OrderedDict, "rest"]
+    assert u.load() == ["other"]

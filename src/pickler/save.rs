@@ -89,6 +89,8 @@ fn nesting_limit() -> usize {
 
 const PICKLING: &str = " while pickling an object";
 
+#[cold]
+#[inline(never)]
 fn recursion_error() -> PyErr {
     PyRecursionError::new_err(format!("maximum recursion depth exceeded{}", PICKLING))
 }

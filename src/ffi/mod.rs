@@ -13,6 +13,7 @@ mod layout37;
 pub mod picklebuffer;
 pub mod pickling;
 mod raw;
+mod shutdown;
 pub mod stack;
 pub mod version;
 
@@ -159,7 +160,7 @@ impl Obj {
     pub fn call(&self, args: &Obj, kwargs: Option<&Obj>) -> PyResult<Obj> {
         stack::check(CALLING)?;
         let kw = kwargs.map_or(std::ptr::null_mut(), |k| k.as_ptr());
-        Obj::from_owned(unsafe { ffi::PyObject_Call(self.as_ptr(), args.as_ptr(), kw) })
+        Obj::from_owned(shutdown::call(self.as_ptr(), args.as_ptr(), kw))
     }
 
     /// `self.name(*args)`.

@@ -35,3 +35,18 @@ extern "C" {
     pub fn PyBuffer_IsContiguous(view: *const PyBuffer, fort: c_char) -> c_int;
     pub fn PyObject_GenericGetDict(obj: *mut PyObject, context: *mut c_void) -> *mut PyObject;
 }
+
+// The calls into Python code, declared so that an unwind may come out of them: on CPython < 3.14
+// a daemon thread that wants the GIL back while the interpreter shuts down is ended by
+// `pthread_exit`, whose forced unwind must meet a landing pad (see `super::shutdown`).
+#[allow(clashing_extern_declarations)]
+extern "C-unwind" {
+    #[link_name = "PyObject_Call"]
+    pub fn PyObject_Call_may_unwind(
+        callable: *mut PyObject,
+        args: *mut PyObject,
+        kwargs: *mut PyObject,
+    ) -> *mut PyObject;
+    #[link_name = "PyObject_CallFunctionObjArgs"]
+    pub fn PyObject_CallFunctionObjArgs_may_unwind(callable: *mut PyObject, ...) -> *mut PyObject;
+}

@@ -43,7 +43,7 @@ fn parse_protocol(protocol: Option<&PyAny>) -> PyResult<u8> {
     if value < 0 {
         Ok(HIGHEST_PROTOCOL)
     } else if value > HIGHEST_PROTOCOL as isize {
-        Err(PyValueError::new_err(format!(
+        Err(crate::errors::new_fmt::<PyValueError>(format_args!(
             "pickle protocol must be <= {}",
             HIGHEST_PROTOCOL
         )))
@@ -350,7 +350,7 @@ impl Pickler {
             let write = match &st.write {
                 Some(w) => w.clone(),
                 None => {
-                    return Err(errors::pickling(format!(
+                    return Err(errors::pickling_fmt(format_args!(
                         "Pickler.__init__() was not called by {}.__init__()",
                         globals::tp_name(&me.type_obj())
                     )))
@@ -430,7 +430,7 @@ impl Pickler {
         let new_memo = if let Ok(proxy) = value.downcast::<PyCell<PicklerMemoProxy>>() {
             let proxy = proxy.borrow();
             let other = proxy.pickler.as_ref(value.py()).borrow();
-            let copied = other.state()?.memo.clone();
+            let copied = other.state()?.memo.try_clone()?;
             copied
         } else if let Ok(dict) = value.downcast::<PyDict>() {
             let mut memo = Memo::new();
@@ -440,11 +440,11 @@ impl Pickler {
                     _ => return Err(PyTypeError::new_err("'memo' values must be 2-item tuples")),
                 };
                 let id = Obj::of(entry.get_item(0)?).as_ssize()?;
-                memo.insert(&Obj::of(entry.get_item(1)?), id as usize);
+                memo.insert(&Obj::of(entry.get_item(1)?), id as usize)?;
             }
             memo
         } else {
-            return Err(PyTypeError::new_err(format!(
+            return Err(crate::errors::new_fmt::<PyTypeError>(format_args!(
                 "'memo' attribute must be a PicklerMemoProxy object or dict, not {}",
                 globals::tp_name(&Obj::of(value).type_obj())
             )));

@@ -43,7 +43,7 @@ fn make_hooks(
     let text_arg = |value: &PyAny, name: &str| -> PyResult<Obj> {
         match value {
             v if Obj::of(v).is_str() => Ok(Obj::of(v)),
-            v => Err(PyTypeError::new_err(format!(
+            v => Err(crate::errors::new_fmt::<PyTypeError>(format_args!(
                 "argument '{}' must be str, not {}",
                 name,
                 v.get_type().name()?
@@ -339,7 +339,7 @@ impl Unpickler {
             let setup = this.setup.borrow();
             let setup = setup.as_ref().ok_or_else(|| {
                 let name = slf.get_type().name().unwrap_or("Unpickler").to_string();
-                errors::unpickling(format!(
+                errors::unpickling_fmt(format_args!(
                     "Unpickler.__init__() was not called by {}.__init__()",
                     name
                 ))
@@ -365,8 +365,13 @@ impl Unpickler {
         let leftover = std::mem::take(&mut *this.leftover.borrow_mut());
         let src = FileSource::with_leftover(methods, leftover);
         let (result, src) = run_loader_keeping_source(src, &hooks, &mut memo, &this.proto);
-        *this.leftover.borrow_mut() = src.into_leftover();
+        let leftover = src.into_leftover();
         *this.memo.borrow_mut() = memo;
+        match leftover {
+            Ok(bytes) => *this.leftover.borrow_mut() = bytes,
+            Err(e) if result.is_ok() => return Err(e),
+            Err(_) => {}
+        }
         result.map(Obj::into_py)
     }
 
@@ -410,7 +415,7 @@ impl Unpickler {
         let new_memo = if let Ok(proxy) = value.downcast::<PyCell<UnpicklerMemoProxy>>() {
             let proxy = proxy.borrow();
             let other = proxy.unpickler.as_ref(value.py()).borrow();
-            let copied = other.memo.borrow().clone();
+            let copied = other.memo.borrow().try_clone()?;
             copied
         } else if let Ok(dict) = value.downcast::<PyDict>() {
             let mut memo = Memo::default();
@@ -422,11 +427,11 @@ impl Unpickler {
                 if idx < 0 {
                     return Err(PyValueError::new_err("memo key must be positive integers."));
                 }
-                memo.put(idx as usize, Obj::of(item));
+                memo.put(idx as usize, Obj::of(item))?;
             }
             memo
         } else {
-            return Err(PyTypeError::new_err(format!(
+            return Err(crate::errors::new_fmt::<PyTypeError>(format_args!(
                 "'memo' attribute must be an UnpicklerMemoProxy object or dict, not {}",
                 value.get_type().name()?
             )));

@@ -2,6 +2,10 @@
 
 Usage: python fuzz/run.py SECONDS WORKDIR [TARGET ...]   (targets: loads, dumps; default both)
 
+With PICKLE5_RS_FUZZ_ALLOC_LIMIT=MiB the targets run in allocation-limit mode (see common.py):
+each call into pickle5_rs has at most that much address space left, MemoryError is acceptable,
+an abort is a finding.
+
 With PICKLE5_RS_FUZZ_PARALLEL=1 the targets run at the same time, each for the whole budget
 (one core each: how a long run is made); otherwise one after the other, sharing the budget.
 
@@ -47,7 +51,10 @@ def run_target(target, seconds, workdir):
         cmd.append("-seed=%d" % int(os.environ["PICKLE5_RS_FUZZ_SEED"]))
     if os.environ.get("PICKLE5_RS_FUZZ_RUNS"):
         cmd.append("-runs=%d" % int(os.environ["PICKLE5_RS_FUZZ_RUNS"]))
-    print("fuzz: %s for %ds: %s" % (target, seconds, " ".join(cmd)), flush=True)
+    mode = ""
+    if os.environ.get("PICKLE5_RS_FUZZ_ALLOC_LIMIT"):
+        mode = " (allocation-limit mode, %s MiB)" % os.environ["PICKLE5_RS_FUZZ_ALLOC_LIMIT"]
+    print("fuzz: %s for %ds%s: %s" % (target, seconds, mode, " ".join(cmd)), flush=True)
     started = time.time()
     with open(log_path, "w") as log:
         proc = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -23,6 +23,10 @@ import unpickle_support as support
 HERE = os.path.dirname(os.path.abspath(__file__))
 CASES = sorted(memory_limit_child.CASES)
 
+# Other outcomes the reference has been seen to give. pickle5 on 3.6/3.7: its find_class lets
+# getattr's AttributeError through, whose message could not be formatted (an empty message).
+REFERENCE_ALSO = {"loads-huge-global-name": ("AttributeError",)}
+
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="needs RLIMIT_AS and /proc/self/statm")
 
@@ -59,7 +63,7 @@ def test_reference_raises_memory_error_or_works(case):
     code, result, stderr = _run("reference", case)
     assert code == 0, "reference child died (exit %d): %s" % (code, stderr[-2000:])
     assert result is not None, stderr[-2000:]
-    assert result["outcome"] in ("MemoryError", "ok"), result
+    assert result["outcome"] in ("MemoryError", "ok") + REFERENCE_ALSO.get(case, ()), result
 
 
 def test_the_cap_leaves_room_for_small_work():

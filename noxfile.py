@@ -250,6 +250,11 @@ def fuzz(session):
     either (the run CI makes) it is a repeatable smoke run: a fixed seed and a fixed number of
     executions per target, so CI's verdict does not depend on the machine's speed.
     Corpus, logs and crashing inputs are kept in target/fuzz/.
+
+    Allocation-limit mode: PICKLE5_RS_FUZZ_ALLOC_LIMIT=MiB (e.g. 256) runs every pickle5_rs
+    call with the address space capped between 64 KiB and that many MiB above what the process
+    uses, so allocations fail in every growth path: MemoryError is then an acceptable outcome,
+    an abort or a panic is a finding (``PICKLE5_RS_FUZZ_ALLOC_LIMIT=256 nox -s fuzz -- 600``).
     """
     env = {}
     if session.posargs:

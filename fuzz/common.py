@@ -188,6 +188,59 @@ def install_support_module():
     sys.modules[SUPPORT_MODULE] = module
 
 
+# --- allocation-limit mode ----------------------------------------------------------------------
+#
+# With PICKLE5_RS_FUZZ_ALLOC_LIMIT=MiB set, every call into pickle5_rs runs with the address space
+# capped a little above what the process already uses: between 64 KiB and MiB more, chosen per
+# input (log-uniformly, from the input's hash). Allocations then fail at every size and in every
+# growth path, so the failure paths run: MemoryError is an acceptable outcome, an abort ("memory
+# allocation of N bytes failed") or a panic is a finding, and a call that succeeds anyway must
+# still give what the reference (run without the cap) gives.
+
+ALLOC_LIMIT_ENV = "PICKLE5_RS_FUZZ_ALLOC_LIMIT"
+_ALLOC_LIMIT = int(os.environ.get(ALLOC_LIMIT_ENV) or 0) << 20
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+_headroom = None
+
+
+def alloc_limit_mode():
+    return _ALLOC_LIMIT > 0
+
+
+def begin_input(data):
+    """Chooses this input's headroom (allocation-limit mode only)."""
+    global _headroom
+    if not _ALLOC_LIMIT:
+        return
+    import zlib
+
+    h = zlib.crc32(data, 0x5EED)
+    low, high = 16, max(16, _ALLOC_LIMIT.bit_length() - 1)
+    exp = low + h % (high - low + 1)
+    _headroom = min(_ALLOC_LIMIT, (1 << exp) + (h >> 8) % (1 << exp))
+
+
+def _address_space_used():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[0]) * _PAGE
+
+
+class _Capped:
+    """Lowers the soft RLIMIT_AS to current usage + the input's headroom for the block."""
+
+    def __enter__(self):
+        self.saved = resource.getrlimit(resource.RLIMIT_AS)
+        cap = _address_space_used() + _headroom
+        hard = self.saved[1]
+        if hard != resource.RLIM_INFINITY:
+            cap = min(cap, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+
+    def __exit__(self, *exc):
+        resource.setrlimit(resource.RLIMIT_AS, self.saved)
+        return False
+
+
 def setup_process(address_space=3 << 30):
     install_support_module()
     install_report_hooks()
@@ -248,14 +301,23 @@ def outcome(fn, who=None):
     """(True, value) or (False, exception); with `who`, errors the interpreter reported during
     the call instead of raising (see REPORTED) are a Finding against `who`."""
     del REPORTED[:]
+    capped = who == "pickle5_rs" and _headroom is not None
     try:
-        result = True, fn()
+        if capped:
+            with _Capped():
+                result = True, fn()
+        else:
+            result = True, fn()
     except RecursionError as exc:
         result = False, exc
     except Exception as exc:
         result = False, exc
     except BaseException as exc:  # noqa: B902 - judged by check_exception
         result = False, exc
+    if capped:
+        # Under the cap, the interpreter itself may report a MemoryError it cannot raise
+        # (in a destructor, say): that is the cap at work, not a misbehaviour.
+        REPORTED[:] = [r for r in REPORTED if not r.startswith("MemoryError")]
     if REPORTED and who is not None:
         reports, REPORTED[:] = list(REPORTED), []
         if who == "pickle5_rs":

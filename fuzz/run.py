@@ -9,6 +9,10 @@ moments the input chooses, under recursion limits up to 10**6 and sometimes in a
 64-256 KiB stack: only Exceptions may come out (RecursionError from the native stack guard), and
 where no hook touched an instance in use, the reference pickler must agree.
 
+With PICKLE5_RS_FUZZ_ALLOC_LIMIT=MiB the targets run in allocation-limit mode (see common.py):
+each call into pickle5_rs has at most that much address space left, MemoryError is acceptable,
+an abort is a finding.
+
 With PICKLE5_RS_FUZZ_PARALLEL=1 the targets run at the same time, each for the whole budget
 (one core each: how a long run is made); otherwise one after the other, sharing the budget.
 
@@ -54,7 +58,10 @@ def run_target(target, seconds, workdir):
         cmd.append("-seed=%d" % int(os.environ["PICKLE5_RS_FUZZ_SEED"]))
     if os.environ.get("PICKLE5_RS_FUZZ_RUNS"):
         cmd.append("-runs=%d" % int(os.environ["PICKLE5_RS_FUZZ_RUNS"]))
-    print("fuzz: %s for %ds: %s" % (target, seconds, " ".join(cmd)), flush=True)
+    mode = ""
+    if os.environ.get("PICKLE5_RS_FUZZ_ALLOC_LIMIT"):
+        mode = " (allocation-limit mode, %s MiB)" % os.environ["PICKLE5_RS_FUZZ_ALLOC_LIMIT"]
+    print("fuzz: %s for %ds%s: %s" % (target, seconds, mode, " ".join(cmd)), flush=True)
     started = time.time()
     with open(log_path, "w") as log:
         proc = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,

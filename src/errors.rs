@@ -1,8 +1,13 @@
 //! The exception classes are the stdlib `pickle` module's own, so that code catching
 //! `pickle.UnpicklingError` keeps working after `import pickle5_rs as pickle`.
 
+use std::fmt;
+
 use once_cell::sync::OnceCell;
 use pyo3::prelude::*;
+use pyo3::type_object::PyTypeObject;
+
+use crate::ffi::Obj;
 
 struct Classes {
     pickle_error: PyObject,
@@ -29,10 +34,64 @@ fn classes() -> &'static Classes {
         .expect("pickle5_rs.errors used before module initialisation")
 }
 
-fn make(class: &PyObject, msg: String) -> PyErr {
+fn make(class: &PyObject, msg: &str) -> PyErr {
+    match crate::ffi::new_str(msg) {
+        Ok(text) => make_from(class, text),
+        Err(e) => e,
+    }
+}
+
+fn make_from(class: &PyObject, text: Obj) -> PyErr {
     let py = crate::ffi::gil();
-    match class.call1(py, (msg,)) {
+    match class.call1(py, (text.into_py(),)) {
         Ok(instance) => PyErr::from_instance(instance.as_ref(py)),
+        Err(e) => e,
+    }
+}
+
+/// The formatted message as a Python str. Its length is measured first and the memory reserved
+/// fallibly, so a message quoting huge input raises `MemoryError` instead of aborting. (The
+/// arguments are displayed twice: they must be plain values, not Python calls.)
+pub fn message(args: fmt::Arguments) -> PyResult<Obj> {
+    struct Measure(usize);
+    impl fmt::Write for Measure {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            self.0 = self.0.saturating_add(s.len());
+            Ok(())
+        }
+    }
+    if let Some(text) = args.as_str() {
+        return crate::ffi::new_str(text);
+    }
+    let mut measure = Measure(0);
+    let _ = fmt::write(&mut measure, args);
+    let mut text = String::new();
+    text.try_reserve_exact(measure.0)
+        .map_err(|_| crate::alloc::no_memory())?;
+    let _ = fmt::write(&mut text, args);
+    crate::ffi::new_str(&text)
+}
+
+/// `E(message)` for a formatted message (see [`message`]).
+pub fn new_fmt<E: PyTypeObject>(args: fmt::Arguments) -> PyErr {
+    match message(args) {
+        Ok(text) => PyErr::new::<E, _>(text.into_py()),
+        Err(e) => e,
+    }
+}
+
+/// An `UnpicklingError` with a formatted message (see [`message`]).
+pub fn unpickling_fmt(args: fmt::Arguments) -> PyErr {
+    match message(args) {
+        Ok(text) => make_from(&classes().unpickling_error, text),
+        Err(e) => e,
+    }
+}
+
+/// A `PicklingError` with a formatted message (see [`message`]).
+pub fn pickling_fmt(args: fmt::Arguments) -> PyErr {
+    match message(args) {
+        Ok(text) => make_from(&classes().pickling_error, text),
         Err(e) => e,
     }
 }
@@ -49,10 +108,10 @@ pub fn unpickling_error_class(py: Python<'_>) -> &PyAny {
     classes().unpickling_error.as_ref(py)
 }
 
-pub fn unpickling(msg: impl Into<String>) -> PyErr {
-    make(&classes().unpickling_error, msg.into())
+pub fn unpickling(msg: impl AsRef<str>) -> PyErr {
+    make(&classes().unpickling_error, msg.as_ref())
 }
 
-pub fn pickling(msg: impl Into<String>) -> PyErr {
-    make(&classes().pickling_error, msg.into())
+pub fn pickling(msg: impl AsRef<str>) -> PyErr {
+    make(&classes().pickling_error, msg.as_ref())
 }

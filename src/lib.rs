@@ -3,6 +3,7 @@
 // PyO3 0.15 expands `Option<&PyAny>` arguments into `as_deref()` calls this lint flags.
 #![allow(clippy::needless_option_as_deref)]
 
+mod alloc;
 mod args;
 mod bigint;
 mod buffer;

@@ -35,12 +35,14 @@ static TABLES: OnceCell<Tables> = OnceCell::new();
 fn dict_attr(module: &PyAny, name: &str) -> PyResult<Obj> {
     let value = module.getattr(name)?;
     if !value.is_instance::<pyo3::types::PyDict>()? {
-        return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
-            "{}.{} should be a dict, not {}",
-            module.getattr("__name__")?,
-            name,
-            value.get_type().name()?
-        )));
+        return Err(crate::errors::new_fmt::<pyo3::exceptions::PyRuntimeError>(
+            format_args!(
+                "{}.{} should be a dict, not {}",
+                module.getattr("__name__")?,
+                name,
+                value.get_type().name()?
+            ),
+        ));
     }
     Ok(Obj::of(value))
 }

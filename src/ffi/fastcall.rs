@@ -163,6 +163,9 @@ unsafe extern "C" fn call_fast<const SLOT: usize>(
     let positional = borrowed(args, nargs);
     let values = borrowed(args.add(nargs), nkw);
     let mut name_objs: SmallVec<[Obj; 8]> = SmallVec::new();
+    if name_objs.try_reserve(nkw).is_err() {
+        return ffi::PyErr_NoMemory();
+    }
     if nkw > 0 {
         let tuple = Obj::from_borrowed(kwnames);
         for i in 0..nkw {
@@ -172,7 +175,11 @@ unsafe extern "C" fn call_fast<const SLOT: usize>(
             }
         }
     }
-    let pairs: SmallVec<[(&Obj, &Obj); 8]> = name_objs.iter().zip(values).collect();
+    let mut pairs: SmallVec<[(&Obj, &Obj); 8]> = SmallVec::new();
+    if pairs.try_reserve(nkw).is_err() {
+        return ffi::PyErr_NoMemory();
+    }
+    pairs.extend(name_objs.iter().zip(values));
     dispatch(target, positional, &pairs, |fallback| {
         let tuple = super::new_tuple(positional.iter().cloned())?;
         let kwargs = if nkw > 0 {
@@ -203,14 +210,24 @@ unsafe extern "C" fn call_varargs<const SLOT: usize>(
     } else {
         Some(Obj::from_borrowed(kwargs))
     };
-    let positional: SmallVec<[Obj; 4]> = (0..args.tuple_len())
-        .filter_map(|i| args.tuple_get(i))
-        .collect();
-    let items: SmallVec<[(Obj, Obj); 8]> = match &kwargs {
-        Some(d) => d.dict_items().into_iter().collect(),
-        None => SmallVec::new(),
+    let nargs = args.tuple_len();
+    let mut positional: SmallVec<[Obj; 4]> = SmallVec::new();
+    if positional.try_reserve(nargs).is_err() {
+        return ffi::PyErr_NoMemory();
+    }
+    positional.extend((0..nargs).filter_map(|i| args.tuple_get(i)));
+    let items = match &kwargs {
+        Some(d) => match d.dict_items() {
+            Ok(items) => items,
+            Err(_) => return ffi::PyErr_NoMemory(),
+        },
+        None => Vec::new(),
     };
-    let pairs: SmallVec<[(&Obj, &Obj); 8]> = items.iter().map(|(k, v)| (k, v)).collect();
+    let mut pairs: SmallVec<[(&Obj, &Obj); 8]> = SmallVec::new();
+    if pairs.try_reserve(items.len()).is_err() {
+        return ffi::PyErr_NoMemory();
+    }
+    pairs.extend(items.iter().map(|(k, v)| (k, v)));
     dispatch(target, &positional, &pairs, |fallback| {
         fallback.call(&args, kwargs.as_ref())
     })

@@ -28,6 +28,7 @@ use pyo3::ffi::PyObject;
 
 /// What a `RecursionError` raised before calling into Python says.
 const CALLING: &str = " while calling a Python object";
+use crate::alloc;
 
 /// An owned (strong) reference to a Python object. Dropping it releases the reference; the GIL must
 /// be held, which every holder guarantees by only living inside calls from Python.
@@ -217,20 +218,19 @@ impl Obj {
         check(r).map(|_| r == 1)
     }
 
-    pub fn repr_string(&self) -> String {
-        let py = unsafe { Python::assume_gil_acquired() };
-        match self.as_any(py).repr() {
-            Ok(s) => s.to_string_lossy().into_owned(),
-            Err(_) => String::from("<unrepresentable object>"),
+    /// `repr(self)` for an error message.
+    pub fn repr_string(&self) -> Text {
+        match self.repr() {
+            Ok(s) => Text::of_str(s),
+            Err(_) => Text::fixed("<unrepresentable object>"),
         }
     }
 
-    pub fn type_name(&self) -> String {
-        let py = unsafe { Python::assume_gil_acquired() };
-        let ty = self.type_obj();
-        match ty.as_any(py).getattr("__name__") {
-            Ok(n) => n.to_string(),
-            Err(_) => String::from("?"),
+    /// `type(self).__name__` for an error message.
+    pub fn type_name(&self) -> Text {
+        match self.type_obj().getattr_opt(crate::interned!("__name__")) {
+            Ok(Some(n)) => Text::of_any(n),
+            _ => Text::fixed("?"),
         }
     }
 
@@ -323,15 +323,16 @@ impl Obj {
     }
 
     /// `(key, value)` pairs of a dict, snapshotted.
-    pub fn dict_items(&self) -> Vec<(Obj, Obj)> {
-        let mut out = Vec::new();
+    pub fn dict_items(&self) -> PyResult<Vec<(Obj, Obj)>> {
+        let n = unsafe { ffi::PyDict_Size(self.as_ptr()) }.max(0) as usize;
+        let mut out = alloc::with_capacity(n)?;
         let mut pos: ffi::Py_ssize_t = 0;
         let mut k: *mut PyObject = std::ptr::null_mut();
         let mut v: *mut PyObject = std::ptr::null_mut();
         while unsafe { ffi::PyDict_Next(self.as_ptr(), &mut pos, &mut k, &mut v) } != 0 {
-            out.push((Obj::from_borrowed(k), Obj::from_borrowed(v)));
+            alloc::push(&mut out, (Obj::from_borrowed(k), Obj::from_borrowed(v)))?;
         }
-        out
+        Ok(out)
     }
 
     pub fn set_add(&self, item: &Obj) -> PyResult<()> {
@@ -348,11 +349,11 @@ impl Obj {
         Some((item(0), item(1)))
     }
 
-    pub fn tuple_items(&self) -> Vec<Obj> {
-        let n = unsafe { ffi::PyTuple_Size(self.as_ptr()) };
-        (0..n)
-            .map(|i| Obj::from_borrowed(unsafe { ffi::PyTuple_GetItem(self.as_ptr(), i) }))
-            .collect()
+    pub fn tuple_items(&self) -> PyResult<Vec<Obj>> {
+        let n = unsafe { ffi::PyTuple_Size(self.as_ptr()) }.max(0);
+        alloc::collect_exact(
+            (0..n).map(|i| Obj::from_borrowed(unsafe { ffi::PyTuple_GetItem(self.as_ptr(), i) })),
+        )
     }
 
     /// `PyLong_AsLong`: the conversion `_pickle` applies to the `protocol` argument (which
@@ -507,9 +508,7 @@ pub fn new_float(v: f64) -> PyResult<Obj> {
 
 /// `int(text, base)`; raises ValueError like `int()` for malformed text.
 pub fn int_from_text(text: &[u8], base: c_int) -> PyResult<Obj> {
-    let mut owned = Vec::with_capacity(text.len() + 1);
-    owned.extend_from_slice(text);
-    owned.push(0);
+    let owned = alloc::with_nul(text)?;
     let mut end: *mut c_char = std::ptr::null_mut();
     let obj = Obj::from_owned(unsafe {
         ffi::PyLong_FromString(owned.as_ptr() as *const c_char, &mut end, base)
@@ -602,12 +601,8 @@ pub fn str_from_utf8(data: &[u8], errors: &'static [u8]) -> PyResult<Obj> {
 pub fn decode(data: &[u8], encoding: &Obj, errors: &Obj) -> PyResult<Obj> {
     let enc = encoding.str_utf8()?;
     let err = errors.str_utf8()?;
-    let mut enc_c = Vec::with_capacity(enc.len() + 1);
-    enc_c.extend_from_slice(enc);
-    enc_c.push(0);
-    let mut err_c = Vec::with_capacity(err.len() + 1);
-    err_c.extend_from_slice(err);
-    err_c.push(0);
+    let enc_c = alloc::with_nul(enc)?;
+    let err_c = alloc::with_nul(err)?;
     Obj::from_owned(unsafe {
         ffi::PyUnicode_Decode(
             data.as_ptr() as *const c_char,
@@ -871,7 +866,7 @@ pub fn type_has_new(cls: &Obj) -> PyResult<bool> {
             // inherits the slot from any base but `object`).
             let mro = cls.getattr(crate::interned!("__mro__"))?;
             let object = types::object().as_obj();
-            for base in mro.tuple_items() {
+            for base in mro.tuple_items()? {
                 if base.is(&object) {
                     continue;
                 }
@@ -897,8 +892,10 @@ pub fn call_type_new(cls: &Obj, args: &Obj, kwargs: Option<&Obj>) -> PyResult<Op
         }
         TypeNew::Unknown => {
             let new = cls.getattr(crate::interned!("__new__"))?;
-            let mut items = vec![cls.clone()];
-            items.extend(args.tuple_items());
+            let args = args.tuple_items()?;
+            let mut items = alloc::with_capacity(args.len() + 1)?;
+            items.push(cls.clone());
+            items.extend(args);
             new.call(&new_tuple(items)?, kwargs).map(Some)
         }
     }
@@ -947,5 +944,70 @@ pub fn error_with_value(ty: &PyAny, value: &Obj) -> PyErr {
             PyErr::from_instance(instance.as_any(py))
         }
         Err(e) => e,
+    }
+}
+
+/// Text from Python for an error message: shown through `Display` straight from the Python
+/// object, never copied into a Rust `String` (whose allocation could not fail gracefully).
+/// Non-UTF-8 text (lone surrogates) shows as U+FFFD, like PyO3's `to_string_lossy`.
+pub struct Text(TextRepr);
+
+enum TextRepr {
+    /// A str whose UTF-8 form exists.
+    Utf8(Obj),
+    /// A str's `surrogatepass` encoding, shown lossily.
+    Lossy(Obj),
+    Fixed(&'static str),
+}
+
+impl Text {
+    pub fn fixed(text: &'static str) -> Text {
+        Text(TextRepr::Fixed(text))
+    }
+
+    /// The text of a str object.
+    pub fn of_str(s: Obj) -> Text {
+        if s.str_utf8().is_ok() {
+            return Text(TextRepr::Utf8(s));
+        }
+        let encoded = Obj::from_owned(unsafe {
+            ffi::PyUnicode_AsEncodedString(s.as_ptr(), c"utf-8".as_ptr(), c"surrogatepass".as_ptr())
+        });
+        match encoded {
+            Ok(b) => Text(TextRepr::Lossy(b)),
+            _ => Text::fixed("<unrepresentable object>"),
+        }
+    }
+
+    /// `str(obj)`.
+    pub fn of_any(obj: Obj) -> Text {
+        if obj.is_str() {
+            return Text::of_str(obj);
+        }
+        match obj.str() {
+            Ok(s) => Text::of_str(s),
+            Err(_) => Text::fixed("<unprintable object>"),
+        }
+    }
+}
+
+impl std::fmt::Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            TextRepr::Utf8(s) => match s.str_utf8().map(std::str::from_utf8) {
+                Ok(Ok(text)) => f.write_str(text),
+                _ => Ok(()),
+            },
+            TextRepr::Lossy(b) => {
+                for chunk in b.bytes_data().utf8_chunks() {
+                    f.write_str(chunk.valid())?;
+                    if !chunk.invalid().is_empty() {
+                        f.write_str("\u{FFFD}")?;
+                    }
+                }
+                Ok(())
+            }
+            TextRepr::Fixed(text) => f.write_str(text),
+        }
     }
 }

@@ -190,7 +190,9 @@ impl Obj {
         let list =
             Obj::from_owned(unsafe { ffi::PyUnicode_Split(self.as_ptr(), dot.as_ptr(), -1) })?;
         let n = list.list_len();
-        Ok((0..n).filter_map(|i| list.list_get(i)).collect())
+        let mut parts = crate::alloc::with_capacity(n)?;
+        parts.extend((0..n).filter_map(|i| list.list_get(i)));
+        Ok(parts)
     }
 
     /// Whether a str equals the given ASCII text (false for non-str or non-UTF-8-encodable str).

@@ -135,25 +135,28 @@ pub fn globals() -> &'static Globals {
 
 /// A type's `tp_name` as the C pickler prints it: `module.Name` for static (C) types outside
 /// builtins, the bare name otherwise.
-pub fn tp_name(type_obj: &Obj) -> String {
-    let py = ffi::gil();
-    let ty = type_obj.as_any(py);
-    let name = match ty.getattr("__name__") {
-        Ok(n) => n.to_string(),
-        Err(_) => return String::from("?"),
+pub fn tp_name(type_obj: &Obj) -> TpName {
+    let name = match type_obj.getattr_opt(crate::interned!("__name__")) {
+        Ok(Some(n)) => ffi::Text::of_any(n),
+        _ => return TpName(None, ffi::Text::fixed("?")),
     };
     if type_obj.is_heap_type() {
-        return name;
+        return TpName(None, name);
     }
-    match ty.getattr("__module__") {
-        Ok(m) => {
-            let m = m.to_string();
-            if m == "builtins" {
-                name
-            } else {
-                format!("{}.{}", m, name)
-            }
+    match type_obj.getattr_opt(crate::interned!("__module__")) {
+        Ok(Some(m)) if !m.str_eq("builtins") => TpName(Some(ffi::Text::of_any(m)), name),
+        _ => TpName(None, name),
+    }
+}
+
+/// What [`tp_name`] returns: shown by `Display`, without copying into a `String`.
+pub struct TpName(Option<ffi::Text>, ffi::Text);
+
+impl std::fmt::Display for TpName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(module) = &self.0 {
+            write!(f, "{}.", module)?;
         }
-        Err(_) => name,
+        write!(f, "{}", self.1)
     }
 }

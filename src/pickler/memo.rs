@@ -5,6 +5,9 @@
 //! keyed by the object's address, finds them. Growing the table moves no objects, and a fresh memo
 //! costs one small allocation.
 
+use pyo3::PyResult;
+
+use crate::alloc;
 use crate::ffi::Obj;
 
 pub struct Memo {
@@ -69,26 +72,42 @@ impl Memo {
         }
     }
 
-    /// Records `obj` with index `value` (replacing the index if already present).
-    pub fn insert(&mut self, obj: &Obj, value: usize) {
+    /// Records `obj` with index `value` (replacing the index if already present). Raises
+    /// `MemoryError`, leaving the memo as it was, when it cannot grow.
+    pub fn insert(&mut self, obj: &Obj, value: usize) -> PyResult<()> {
         let i = self.find(obj.addr());
         match self.slots[i] {
             0 => {
+                if self.entries.len() == self.entries.capacity() {
+                    alloc::grow(&mut self.entries, 1)?;
+                }
                 self.entries.push((obj.clone(), value));
                 self.slots[i] = self.entries.len() as u32;
                 // Keep the load factor under 1/2: linear probing stays short.
                 if self.entries.len() * 2 > self.slots.len() {
-                    self.grow();
+                    if let Err(e) = self.grow() {
+                        // The slot was empty before: clearing it restores the table exactly.
+                        self.slots[i] = 0;
+                        self.entries.pop();
+                        return Err(e);
+                    }
                 }
             }
             s => self.entries[(s - 1) as usize].1 = value,
         }
+        Ok(())
     }
 
-    fn grow(&mut self) {
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self) -> PyResult<()> {
         let factor = if self.entries.len() > 50_000 { 2 } else { 4 };
-        let size = self.slots.len() * factor;
-        self.slots = vec![0; size];
+        let size = self
+            .slots
+            .len()
+            .checked_mul(factor)
+            .ok_or_else(alloc::no_memory)?;
+        self.slots = alloc::filled(size, 0)?;
         self.shift = 64 - size.trailing_zeros();
         let mask = size - 1;
         for (n, (obj, _)) in self.entries.iter().enumerate() {
@@ -98,6 +117,7 @@ impl Memo {
             }
             self.slots[i] = n as u32 + 1;
         }
+        Ok(())
     }
 
     /// All `(object, index)` pairs, in insertion order.
@@ -106,12 +126,13 @@ impl Memo {
     }
 }
 
-impl Clone for Memo {
-    fn clone(&self) -> Memo {
-        Memo {
-            entries: self.entries.clone(),
-            slots: self.slots.clone(),
+impl Memo {
+    /// A copy (`Pickler.memo = other.memo`), raising `MemoryError` when there is no room for it.
+    pub fn try_clone(&self) -> PyResult<Memo> {
+        Ok(Memo {
+            entries: alloc::to_vec(&self.entries)?,
+            slots: alloc::to_vec(&self.slots)?,
             shift: self.shift,
-        }
+        })
     }
 }

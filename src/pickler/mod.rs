@@ -46,7 +46,7 @@ fn parse_protocol(protocol: Option<&PyAny>) -> PyResult<u8> {
     if value < 0 {
         Ok(HIGHEST_PROTOCOL)
     } else if value > HIGHEST_PROTOCOL as i64 {
-        Err(PyValueError::new_err(format!(
+        Err(crate::errors::new_fmt::<PyValueError>(format_args!(
             "pickle protocol must be <= {}",
             HIGHEST_PROTOCOL
         )))
@@ -357,7 +357,7 @@ impl Pickler {
             let write = match &st.write {
                 Some(w) => w.clone(),
                 None => {
-                    return Err(errors::pickling(format!(
+                    return Err(errors::pickling_fmt(format_args!(
                         "Pickler.__init__() was not called by {}.__init__()",
                         globals::tp_name(&me.type_obj())
                     )))
@@ -438,7 +438,7 @@ fn set_memo(obj: &PyAny, value: Option<&PyAny>) -> PyResult<()> {
     let new_memo = if let Ok(proxy) = value.downcast::<PyCell<PicklerMemoProxy>>() {
         let proxy = proxy.borrow();
         let other = proxy.pickler.as_ref(value.py()).borrow();
-        let copied = other.memo.borrow().clone();
+        let copied = other.memo.borrow().try_clone()?;
         copied
     } else if let Ok(dict) = value.downcast::<PyDict>() {
         let mut memo = Memo::new();
@@ -448,11 +448,11 @@ fn set_memo(obj: &PyAny, value: Option<&PyAny>) -> PyResult<()> {
                 _ => return Err(PyTypeError::new_err("'memo' values must be 2-item tuples")),
             };
             let id = Obj::of(entry.get_item(0)?).long_as_ssize()?;
-            memo.insert(&Obj::of(entry.get_item(1)?), id as usize);
+            memo.insert(&Obj::of(entry.get_item(1)?), id as usize)?;
         }
         memo
     } else {
-        return Err(PyTypeError::new_err(format!(
+        return Err(crate::errors::new_fmt::<PyTypeError>(format_args!(
             "'memo' attribute must be a PicklerMemoProxy object or dict, not {}",
             globals::tp_name(&Obj::of(value).type_obj())
         )));

@@ -1,6 +1,8 @@
 //! The save routines: one function per type, in the order the C pickler (`Modules/_pickle.c`) tries
 //! them, emitting the same opcodes and making the same memo decisions.
 
+use std::io::Write as _;
+
 use pyo3::exceptions::{
     PyOverflowError, PyRecursionError, PyRuntimeError, PyTypeError, PyValueError,
 };
@@ -128,18 +130,23 @@ impl<'m> Saver<'m> {
     /// Writes a whole pickle of `obj`: PROTO, the object, STOP, and closes the last frame.
     pub fn dump(&mut self, obj: &Obj) -> PyResult<()> {
         ffi::stack::check(PICKLING)?;
+        let result = self.dump_framed(obj);
+        // Turning framing off opens nothing, so it cannot fail.
+        let off = self.out.set_framing(false);
+        result.and(off)
+    }
+
+    fn dump_framed(&mut self, obj: &Obj) -> PyResult<()> {
         if self.proto >= 2 {
-            self.out.write(&[PROTO, self.proto]);
+            self.out.write(&[PROTO, self.proto])?;
             if self.proto >= 4 {
-                self.out.set_framing(true);
+                self.out.set_framing(true)?;
             }
         }
-        let result = self.save(obj, false).map(|_| {
-            self.out.write_byte(STOP);
-            self.out.commit_frame();
-        });
-        self.out.set_framing(false);
-        result
+        self.save(obj, false)?;
+        self.out.write_byte(STOP)?;
+        self.out.commit_frame();
+        Ok(())
     }
 
     // ---- recursion bookkeeping (what Py_EnterRecursiveCall does for the C pickler) ----
@@ -197,11 +204,11 @@ impl<'m> Saver<'m> {
         let idx = {
             let mut memo = self.memo.borrow_mut();
             let idx = memo.len();
-            memo.insert(obj, idx);
+            memo.insert(obj, idx)?;
             idx
         };
         if self.proto >= 4 {
-            self.out.write_byte(MEMOIZE);
+            self.out.write_byte(MEMOIZE)?;
             return Ok(());
         }
         self.write_put(idx)
@@ -222,15 +229,14 @@ impl<'m> Saver<'m> {
         long_name: &str,
     ) -> PyResult<()> {
         if !self.bin {
-            self.out
-                .write(format!("{}{}\n", text_op as char, idx).as_bytes());
+            self.write_text_line(text_op, idx as i128)?;
         } else if idx < 256 {
-            self.out.write(&[short_op, idx as u8]);
+            self.out.write(&[short_op, idx as u8])?;
         } else if idx <= 0xffff_ffff {
             let b = (idx as u32).to_le_bytes();
-            self.out.write(&[long_op, b[0], b[1], b[2], b[3]]);
+            self.out.write(&[long_op, b[0], b[1], b[2], b[3]])?;
         } else {
-            return Err(errors::pickling(format!(
+            return Err(errors::pickling_fmt(format_args!(
                 "memo id too large for {}",
                 long_name
             )));
@@ -238,10 +244,20 @@ impl<'m> Saver<'m> {
         Ok(())
     }
 
+    /// `op`, the decimal digits of `value` and a newline (protocol 0 text), formatted on the stack.
+    fn write_text_line(&mut self, op: u8, value: i128) -> PyResult<()> {
+        let mut buf = [0u8; 48];
+        buf[0] = op;
+        let mut rest = &mut buf[1..];
+        let _ = writeln!(rest, "{}", value);
+        let len = 48 - rest.len();
+        self.out.write(&buf[..len])
+    }
+
     #[inline(always)]
     fn write_memo_get(&mut self, idx: usize) -> PyResult<()> {
         if self.bin && idx < 256 {
-            self.out.write_array([BINGET, idx as u8]);
+            self.out.write_array([BINGET, idx as u8])?;
             return Ok(());
         }
         self.write_memo_get_other(idx)
@@ -275,7 +291,7 @@ impl<'m> Saver<'m> {
             let key = pk::int_from_addr(obj.addr())?;
             if memo.dict_get(&key)?.is_some() {
                 self.fast_state.nesting = -1;
-                return Err(PyValueError::new_err(format!(
+                return Err(crate::errors::new_fmt::<PyValueError>(format_args!(
                     "fast mode: can't pickle cyclic objects including object type {} at {:#x}",
                     tp_name(&obj.type_obj()),
                     obj.addr()
@@ -340,7 +356,7 @@ impl<'m> Saver<'m> {
         let ty = obj.type_addr();
         // Atoms are never memoized.
         if obj.is_none() {
-            self.out.write_byte(NONE);
+            self.out.write_byte(NONE)?;
             return Ok(());
         }
         if ty == types::bool().addr() {
@@ -475,7 +491,7 @@ impl<'m> Saver<'m> {
         } else if let Some(reduce) = obj.getattr_opt(&g.names.reduce)? {
             reduce.call0()?
         } else {
-            return Err(errors::pickling(format!(
+            return Err(errors::pickling_fmt(format_args!(
                 "can't pickle '{}' object: {}",
                 tp_name(type_obj),
                 obj.repr_string()
@@ -504,15 +520,15 @@ impl<'m> Saver<'m> {
     fn save_plain(&mut self, obj: &Obj, cls: &Obj, state: Option<Obj>) -> PyResult<()> {
         self.save(cls, false)?;
         self.save(&ffi::new_tuple(vec![])?, false)?;
-        self.out.write_byte(NEWOBJ);
+        self.out.write_byte(NEWOBJ)?;
         if self.memo_index(obj).is_some() {
-            self.out.write_byte(POP);
+            self.out.write_byte(POP)?;
             return self.memo_get(obj);
         }
         self.memo_put(obj)?;
         if let Some(state) = state {
             self.save(&state, false)?;
-            self.out.write_byte(BUILD);
+            self.out.write_byte(BUILD)?;
         }
         Ok(())
     }
@@ -552,20 +568,20 @@ impl<'m> Saver<'m> {
         }
         if self.bin {
             self.save(&pid, true)?;
-            self.out.write_byte(BINPERSID);
+            self.out.write_byte(BINPERSID)?;
         } else {
             let text = pid.str()?;
             let ascii = match text.str_ascii() {
-                Some(a) => a.to_vec(),
+                Some(a) => a,
                 None => {
                     return Err(errors::pickling(
                         "persistent IDs in protocol 0 must be ASCII strings",
                     ))
                 }
             };
-            self.out.write_byte(PERSID);
-            self.out.write(&ascii);
-            self.out.write_byte(b'\n');
+            self.out.write_byte(PERSID)?;
+            self.out.write(ascii)?;
+            self.out.write_byte(b'\n')?;
         }
         Ok(true)
     }
@@ -575,9 +591,10 @@ impl<'m> Saver<'m> {
     fn save_bool(&mut self, obj: &Obj) -> PyResult<()> {
         let value = obj.is(&ffi::bool_obj(true));
         if self.proto >= 2 {
-            self.out.write_byte(if value { NEWTRUE } else { NEWFALSE });
+            self.out
+                .write_byte(if value { NEWTRUE } else { NEWFALSE })?;
         } else {
-            self.out.write(if value { TRUE_LINE } else { FALSE_LINE });
+            self.out.write(if value { TRUE_LINE } else { FALSE_LINE })?;
         }
         Ok(())
     }
@@ -588,11 +605,11 @@ impl<'m> Saver<'m> {
         if overflow == 0 && self.bin && value as i32 as i64 == value {
             let b = (value as i32).to_le_bytes();
             if b[2] != 0 || b[3] != 0 {
-                self.out.write_array([BININT, b[0], b[1], b[2], b[3]]);
+                self.out.write_array([BININT, b[0], b[1], b[2], b[3]])?;
             } else if b[1] != 0 {
-                self.out.write_array([BININT2, b[0], b[1]]);
+                self.out.write_array([BININT2, b[0], b[1]])?;
             } else {
-                self.out.write_array([BININT1, b[0]]);
+                self.out.write_array([BININT1, b[0]])?;
             }
             return Ok(());
         }
@@ -603,49 +620,55 @@ impl<'m> Saver<'m> {
     fn save_long_other(&mut self, obj: &Obj, value: i64, overflow: i32) -> PyResult<()> {
         // (Binary protocols write 32-bit values in `save_long`.)
         if overflow == 0 && !self.bin && value >= i32::MIN as i64 && value <= i32::MAX as i64 {
-            self.out.write(format!("I{}\n", value).as_bytes());
+            self.write_text_line(b'I', value as i128)?;
             return Ok(());
         }
 
         if self.proto >= 2 {
             // Two's-complement little-endian bytes, one more than the magnitude needs, trimmed
             // back when the top byte is only sign extension of a negative number.
-            let (sign, mut bytes) = if overflow == 0 {
+            let mut small = [0u8; 9];
+            let raw;
+            let (sign, mut bytes): (i32, &[u8]) = if overflow == 0 {
                 let nbits = 64 - value.unsigned_abs().leading_zeros() as usize;
                 let nbytes = (nbits >> 3) + 1;
-                let all = value.to_le_bytes();
-                let mut v = all[..nbytes.min(8)].to_vec();
-                v.resize(nbytes, if value < 0 { 0xff } else { 0 });
-                (value.signum() as i32, v)
+                small[..8].copy_from_slice(&value.to_le_bytes());
+                if value < 0 {
+                    small[8] = 0xff;
+                }
+                (value.signum() as i32, &small[..nbytes])
             } else {
-                let bytes = pk::int_to_pickle_bytes(obj)?;
-                if bytes.len() > 0x7fff_ffff {
+                raw = pk::int_to_pickle_bytes(obj)?;
+                if raw.len() > 0x7fff_ffff {
                     return Err(PyOverflowError::new_err("int too large to pickle"));
                 }
-                (0, bytes)
+                (0, &raw[..])
             };
             let n = bytes.len();
             if sign < 0 && n > 1 && bytes[n - 1] == 0xff && bytes[n - 2] & 0x80 != 0 {
-                bytes.pop();
+                bytes = &bytes[..n - 1];
             }
             let n = bytes.len();
             if n < 256 {
-                self.out.write(&[LONG1, n as u8]);
+                self.out.write(&[LONG1, n as u8])?;
             } else {
                 let l = (n as u32).to_le_bytes();
-                self.out.write(&[LONG4, l[0], l[1], l[2], l[3]]);
+                self.out.write(&[LONG4, l[0], l[1], l[2], l[3]])?;
             }
-            self.out.write(&bytes);
+            self.out.write(bytes)?;
         } else {
-            self.out.write_byte(LONG);
+            self.out.write_byte(LONG)?;
             if overflow == 0 {
-                self.out.write(value.to_string().as_bytes());
+                let mut buf = [0u8; 24];
+                let mut rest = &mut buf[..];
+                let _ = write!(rest, "{}", value);
+                let len = 24 - rest.len();
+                self.out.write(&buf[..len])?;
             } else {
                 let repr = obj.repr()?;
-                let text = repr.str_utf8()?.to_vec();
-                self.out.write(&text);
+                self.out.write(repr.str_utf8()?)?;
             }
-            self.out.write(b"L\n");
+            self.out.write(b"L\n")?;
         }
         Ok(())
     }
@@ -655,7 +678,7 @@ impl<'m> Saver<'m> {
         if self.bin {
             let b = obj.float_value().to_be_bytes();
             self.out
-                .write_array([BINFLOAT, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+                .write_array([BINFLOAT, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])?;
             return Ok(());
         }
         self.save_float_text(obj)
@@ -664,10 +687,10 @@ impl<'m> Saver<'m> {
     #[inline(never)]
     fn save_float_text(&mut self, obj: &Obj) -> PyResult<()> {
         let repr = obj.repr()?;
-        let text = repr.str_utf8()?.to_vec();
-        self.out.write_byte(FLOAT);
-        self.out.write(&text);
-        self.out.write_byte(b'\n');
+        let text = repr.str_utf8()?;
+        self.out.write_byte(FLOAT)?;
+        self.out.write(text)?;
+        self.out.write_byte(b'\n')?;
         Ok(())
     }
 
@@ -713,7 +736,7 @@ impl<'m> Saver<'m> {
         let data = obj.bytes_data();
         let (header, n) = self.bytes_header(data.len())?;
         if data.len() < FRAME_SIZE_TARGET {
-            self.out.write2(&header[..n], data);
+            self.out.write2(&header[..n], data)?;
         } else {
             self.out
                 .write_with_payload(&header[..n], Payload::Held(HeldBytes::of_bytes(obj)))?;
@@ -792,9 +815,9 @@ impl<'m> Saver<'m> {
             drop(view);
             self.memo_put(obj)
         } else {
-            self.out.write_byte(NEXT_BUFFER);
+            self.out.write_byte(NEXT_BUFFER)?;
             if view.readonly() {
-                self.out.write_byte(READONLY_BUFFER);
+                self.out.write_byte(READONLY_BUFFER)?;
             }
             Ok(())
         }
@@ -807,7 +830,7 @@ impl<'m> Saver<'m> {
             match obj.str_utf8_fast() {
                 Some(data) if data.len() < FRAME_SIZE_TARGET => {
                     let (header, n) = self.unicode_header(data.len())?;
-                    self.out.write2(&header[..n], data);
+                    self.out.write2(&header[..n], data)?;
                 }
                 _ => {
                     let payload = obj.str_utf8_payload()?;
@@ -818,10 +841,9 @@ impl<'m> Saver<'m> {
             }
         } else {
             let payload = obj.str_utf8_payload()?;
-            let escaped = raw_unicode_escape(payload.as_slice());
-            self.out.write_byte(UNICODE);
-            self.out.write(&escaped);
-            self.out.write_byte(b'\n');
+            self.out.write_byte(UNICODE)?;
+            write_raw_unicode_escape(&mut self.out, payload.as_slice())?;
+            self.out.write_byte(b'\n')?;
         }
         self.memo_put(obj)
     }
@@ -868,9 +890,9 @@ impl<'m> Saver<'m> {
         let len = obj.tuple_len();
         if len == 0 {
             if self.proto > 0 {
-                self.out.write_byte(EMPTY_TUPLE);
+                self.out.write_byte(EMPTY_TUPLE)?;
             } else {
-                self.out.write(&[MARK, TUPLE]);
+                self.out.write(&[MARK, TUPLE])?;
             }
             return Ok(());
         }
@@ -881,28 +903,28 @@ impl<'m> Saver<'m> {
             self.save_tuple_items(obj, len)?;
             if self.memo_index(obj).is_some() {
                 for _ in 0..len {
-                    self.out.write_byte(POP);
+                    self.out.write_byte(POP)?;
                 }
                 return self.memo_get(obj);
             }
             self.out
-                .write_byte([EMPTY_TUPLE, TUPLE1, TUPLE2, TUPLE3][len]);
+                .write_byte([EMPTY_TUPLE, TUPLE1, TUPLE2, TUPLE3][len])?;
             return self.memo_put(obj);
         }
 
-        self.out.write_byte(MARK);
+        self.out.write_byte(MARK)?;
         self.save_tuple_items(obj, len)?;
         if self.memo_index(obj).is_some() {
             if self.bin {
-                self.out.write_byte(POP_MARK);
+                self.out.write_byte(POP_MARK)?;
             } else {
                 for _ in 0..=len {
-                    self.out.write_byte(POP);
+                    self.out.write_byte(POP)?;
                 }
             }
             return self.memo_get(obj);
         }
-        self.out.write_byte(TUPLE);
+        self.out.write_byte(TUPLE)?;
         self.memo_put(obj)
     }
 
@@ -913,7 +935,7 @@ impl<'m> Saver<'m> {
         if self.proto == 0 {
             while let Some(item) = iter.next()? {
                 self.save(&item, false)?;
-                self.out.write_byte(APPEND);
+                self.out.write_byte(APPEND)?;
             }
             return Ok(());
         }
@@ -926,11 +948,11 @@ impl<'m> Saver<'m> {
                 Some(x) => x,
                 None => {
                     self.save(&first, false)?;
-                    self.out.write_byte(APPEND);
+                    self.out.write_byte(APPEND)?;
                     return Ok(());
                 }
             };
-            self.out.write_byte(MARK);
+            self.out.write_byte(MARK)?;
             self.save(&first, false)?;
             let mut n = 1;
             loop {
@@ -944,7 +966,7 @@ impl<'m> Saver<'m> {
                     None => break,
                 };
             }
-            self.out.write_byte(APPENDS);
+            self.out.write_byte(APPENDS)?;
             if n != BATCHSIZE {
                 return Ok(());
             }
@@ -957,7 +979,7 @@ impl<'m> Saver<'m> {
             if let Some(item) = obj.list_get(0) {
                 self.save(&item, false)?;
             }
-            self.out.write_byte(APPEND);
+            self.out.write_byte(APPEND)?;
             return Ok(());
         }
         let mut total = 0;
@@ -966,7 +988,7 @@ impl<'m> Saver<'m> {
         let mut seen_len = obj.list_len();
         loop {
             let mut this_batch = 0;
-            self.out.write_byte(MARK);
+            self.out.write_byte(MARK)?;
             loop {
                 if total >= seen_len {
                     seen_len = obj.list_len();
@@ -985,7 +1007,7 @@ impl<'m> Saver<'m> {
                     break;
                 }
             }
-            self.out.write_byte(APPENDS);
+            self.out.write_byte(APPENDS)?;
             if total >= obj.list_len() {
                 return Ok(());
             }
@@ -1017,9 +1039,9 @@ impl<'m> Saver<'m> {
 
     fn save_list_body(&mut self, obj: &Obj) -> PyResult<()> {
         if self.bin {
-            self.out.write_byte(EMPTY_LIST);
+            self.out.write_byte(EMPTY_LIST)?;
         } else {
-            self.out.write(&[MARK, LIST]);
+            self.out.write(&[MARK, LIST])?;
         }
         let len = obj.list_len();
         self.memo_put(obj)?;
@@ -1067,7 +1089,7 @@ impl<'m> Saver<'m> {
         if self.proto == 0 {
             while let Some(item) = iter.next()? {
                 self.save_pair(&item)?;
-                self.out.write_byte(SETITEM);
+                self.out.write_byte(SETITEM)?;
             }
             return Ok(());
         }
@@ -1081,11 +1103,11 @@ impl<'m> Saver<'m> {
                 Some(x) => x,
                 None => {
                     self.save_pair(&first)?;
-                    self.out.write_byte(SETITEM);
+                    self.out.write_byte(SETITEM)?;
                     return Ok(());
                 }
             };
-            self.out.write_byte(MARK);
+            self.out.write_byte(MARK)?;
             self.save_pair(&first)?;
             let mut n = 1;
             loop {
@@ -1099,7 +1121,7 @@ impl<'m> Saver<'m> {
                     None => break,
                 };
             }
-            self.out.write_byte(SETITEMS);
+            self.out.write_byte(SETITEMS)?;
             if n != BATCHSIZE {
                 return Ok(());
             }
@@ -1114,12 +1136,12 @@ impl<'m> Saver<'m> {
                 self.save(&k, false)?;
                 self.save(&v, false)?;
             }
-            self.out.write_byte(SETITEM);
+            self.out.write_byte(SETITEM)?;
             return Ok(());
         }
         loop {
             let mut i = 0;
-            self.out.write_byte(MARK);
+            self.out.write_byte(MARK)?;
             while let Some((k, v)) = obj.dict_next(&mut pos) {
                 self.save_item(&k)?;
                 self.save_item(&v)?;
@@ -1128,7 +1150,7 @@ impl<'m> Saver<'m> {
                     break;
                 }
             }
-            self.out.write_byte(SETITEMS);
+            self.out.write_byte(SETITEMS)?;
             if obj.dict_len() != size {
                 return Err(PyRuntimeError::new_err(
                     "dictionary changed size during iteration",
@@ -1146,9 +1168,9 @@ impl<'m> Saver<'m> {
 
     fn save_dict_body(&mut self, obj: &Obj) -> PyResult<()> {
         if self.bin {
-            self.out.write_byte(EMPTY_DICT);
+            self.out.write_byte(EMPTY_DICT)?;
         } else {
-            self.out.write(&[MARK, DICT]);
+            self.out.write(&[MARK, DICT])?;
         }
         self.memo_put(obj)?;
         if obj.dict_len() == 0 {
@@ -1177,7 +1199,7 @@ impl<'m> Saver<'m> {
             let value = ffi::tuple(&[&types::set().as_obj(), &ffi::tuple(&[&items])?])?;
             return self.save_reduce(&value, Some(obj));
         }
-        self.out.write_byte(EMPTY_SET);
+        self.out.write_byte(EMPTY_SET)?;
         self.memo_put(obj)?;
         let size = obj.set_len();
         if size == 0 {
@@ -1186,7 +1208,7 @@ impl<'m> Saver<'m> {
         let iter = obj.iter()?;
         loop {
             let mut i = 0;
-            self.out.write_byte(MARK);
+            self.out.write_byte(MARK)?;
             loop {
                 let item = match iter.next() {
                     Ok(Some(item)) => item,
@@ -1204,7 +1226,7 @@ impl<'m> Saver<'m> {
                     break;
                 }
             }
-            self.out.write_byte(ADDITEMS);
+            self.out.write_byte(ADDITEMS)?;
             if obj.set_len() != size {
                 return Err(PyRuntimeError::new_err("set changed size during iteration"));
             }
@@ -1224,16 +1246,16 @@ impl<'m> Saver<'m> {
             let value = ffi::tuple(&[&types::frozenset().as_obj(), &ffi::tuple(&[&items])?])?;
             return self.save_reduce(&value, Some(obj));
         }
-        self.out.write_byte(MARK);
+        self.out.write_byte(MARK)?;
         let iter = obj.iter()?;
         while let Some(item) = iter.next()? {
             self.save(&item, false)?;
         }
         if self.memo_index(obj).is_some() {
-            self.out.write_byte(POP_MARK);
+            self.out.write_byte(POP_MARK)?;
             return self.memo_get(obj);
         }
-        self.out.write_byte(FROZENSET);
+        self.out.write_byte(FROZENSET)?;
         self.memo_put(obj)
     }
 
@@ -1245,7 +1267,7 @@ impl<'m> Saver<'m> {
         let key = ffi::tuple(&[module_name, global_name])?;
         if let Some(item) = g.name_mapping_3to2().dict_get(&key)? {
             if !item.is_tuple() || item.tuple_len() != 2 {
-                return Err(PyRuntimeError::new_err(format!(
+                return Err(crate::errors::new_fmt::<PyRuntimeError>(format_args!(
                     "_compat_pickle.REVERSE_NAME_MAPPING values should be 2-tuples, not {}",
                     tp_name(&item.type_obj())
                 )));
@@ -1255,7 +1277,7 @@ impl<'m> Saver<'m> {
                 _ => return Err(PyRuntimeError::new_err("bad REVERSE_NAME_MAPPING entry")),
             };
             if !m.is_str() || !n.is_str() {
-                return Err(PyRuntimeError::new_err(format!(
+                return Err(crate::errors::new_fmt::<PyRuntimeError>(format_args!(
                     "_compat_pickle.REVERSE_NAME_MAPPING values should be pairs of str, not ({}, {})",
                     tp_name(&m.type_obj()),
                     tp_name(&n.type_obj())
@@ -1267,7 +1289,7 @@ impl<'m> Saver<'m> {
         }
         if let Some(item) = g.import_mapping_3to2().dict_get(module_name)? {
             if !item.is_str() {
-                return Err(PyRuntimeError::new_err(format!(
+                return Err(crate::errors::new_fmt::<PyRuntimeError>(format_args!(
                     "_compat_pickle.REVERSE_IMPORT_MAPPING values should be strings, not {}",
                     tp_name(&item.type_obj())
                 )));
@@ -1300,7 +1322,7 @@ impl<'m> Saver<'m> {
         let module = match ffi::import(&module_name) {
             Ok(m) => m,
             Err(_) => {
-                return Err(errors::pickling(format!(
+                return Err(errors::pickling_fmt(format_args!(
                     "Can't pickle {}: import of module {} failed",
                     obj.repr_string(),
                     module_name.repr_string()
@@ -1314,7 +1336,7 @@ impl<'m> Saver<'m> {
         let (found, parent) = match get_deep_attribute(&module, &dotted_path) {
             Ok(Some((found, parent))) => (found, parent),
             _ => {
-                return Err(errors::pickling(format!(
+                return Err(errors::pickling_fmt(format_args!(
                     "Can't pickle {}: attribute lookup {} on {} failed",
                     obj.repr_string(),
                     str_of(&global_name),
@@ -1323,7 +1345,7 @@ impl<'m> Saver<'m> {
             }
         };
         if !found.is(obj) {
-            return Err(errors::pickling(format!(
+            return Err(errors::pickling_fmt(format_args!(
                 "Can't pickle {}: it's not the same object as {}.{}",
                 obj.repr_string(),
                 str_of(&module_name),
@@ -1337,12 +1359,12 @@ impl<'m> Saver<'m> {
                 let since_313 = ffi::version::running() >= (3, 13);
                 if !code_obj.is_int() {
                     if since_313 {
-                        return Err(PyTypeError::new_err(format!(
+                        return Err(crate::errors::new_fmt::<PyTypeError>(format_args!(
                             "'{}' object cannot be interpreted as an integer",
                             code_obj.type_name()
                         )));
                     }
-                    return Err(errors::pickling(format!(
+                    return Err(errors::pickling_fmt(format_args!(
                         "Can't pickle {}: extension code {} isn't an integer",
                         obj.repr_string(),
                         code_obj.repr_string()
@@ -1356,12 +1378,12 @@ impl<'m> Saver<'m> {
                 }
                 if code <= 0 || code > 0x7fff_ffff {
                     if since_313 {
-                        return Err(PyRuntimeError::new_err(format!(
+                        return Err(crate::errors::new_fmt::<PyRuntimeError>(format_args!(
                             "extension code {} is out of range",
                             code
                         )));
                     }
-                    return Err(errors::pickling(format!(
+                    return Err(errors::pickling_fmt(format_args!(
                         "Can't pickle {}: extension code {} is out of range",
                         obj.repr_string(),
                         code
@@ -1369,11 +1391,11 @@ impl<'m> Saver<'m> {
                 }
                 let c = (code as u32).to_le_bytes();
                 if code <= 0xff {
-                    self.out.write(&[EXT1, c[0]]);
+                    self.out.write(&[EXT1, c[0]])?;
                 } else if code <= 0xffff {
-                    self.out.write(&[EXT2, c[0], c[1]]);
+                    self.out.write(&[EXT2, c[0], c[1]])?;
                 } else {
-                    self.out.write(&[EXT4, c[0], c[1], c[2], c[3]]);
+                    self.out.write(&[EXT4, c[0], c[1], c[2], c[3]])?;
                 }
                 return Ok(());
             }
@@ -1386,7 +1408,7 @@ impl<'m> Saver<'m> {
         if self.proto >= 4 {
             self.save(&module_name, false)?;
             self.save(&global_name, false)?;
-            self.out.write_byte(STACK_GLOBAL);
+            self.out.write_byte(STACK_GLOBAL)?;
         } else if !parent_is_module && ffi::version::running() >= (3, 13) {
             // 3.13+: a nested name before protocol 4 is getattr(getattr(top, a), b)..., with the
             // top-level object written by name.
@@ -1394,7 +1416,7 @@ impl<'m> Saver<'m> {
             for _ in 1..dotted_path.len() {
                 self.save(getattr, false)?;
                 if self.proto < 2 {
-                    self.out.write_byte(MARK);
+                    self.out.write_byte(MARK)?;
                 }
             }
             let mut top = dotted_path[0].clone();
@@ -1402,8 +1424,8 @@ impl<'m> Saver<'m> {
             for attr in &dotted_path[1..] {
                 self.save(attr, false)?;
                 self.out
-                    .write_byte(if self.proto < 2 { TUPLE } else { TUPLE2 });
-                self.out.write_byte(REDUCE);
+                    .write_byte(if self.proto < 2 { TUPLE } else { TUPLE2 })?;
+                self.out.write_byte(REDUCE)?;
             }
         } else if !parent_is_module {
             // A nested name before protocol 4: getattr(parent, lastname), unmemoized.
@@ -1426,11 +1448,11 @@ impl<'m> Saver<'m> {
         }
         let module_bytes = self.encode_identifier(module_name, "module")?;
         let name_bytes = self.encode_identifier(global_name, "global")?;
-        self.out.write_byte(GLOBAL);
-        self.out.write(module_bytes.bytes_data());
-        self.out.write_byte(b'\n');
-        self.out.write(name_bytes.bytes_data());
-        self.out.write_byte(b'\n');
+        self.out.write_byte(GLOBAL)?;
+        self.out.write(module_bytes.bytes_data())?;
+        self.out.write_byte(b'\n')?;
+        self.out.write(name_bytes.bytes_data())?;
+        self.out.write_byte(b'\n')?;
         Ok(())
     }
 
@@ -1443,7 +1465,7 @@ impl<'m> Saver<'m> {
         };
         encoded.map_err(|e| {
             if pk::is_unicode_encode_error(&e) {
-                errors::pickling(format!(
+                errors::pickling_fmt(format_args!(
                     "can't pickle {} identifier '{}' using pickle protocol {}",
                     what,
                     str_of(name),
@@ -1526,7 +1548,7 @@ impl<'m> Saver<'m> {
         }
         if let Some(li) = &listitems {
             if !li.is_iterator() {
-                return Err(errors::pickling(format!(
+                return Err(errors::pickling_fmt(format_args!(
                     "fourth element of the tuple returned by __reduce__ must be an iterator, not {}",
                     tp_name(&li.type_obj())
                 )));
@@ -1534,7 +1556,7 @@ impl<'m> Saver<'m> {
         }
         if let Some(di) = &dictitems {
             if !di.is_iterator() {
-                return Err(errors::pickling(format!(
+                return Err(errors::pickling_fmt(format_args!(
                     "fifth element of the tuple returned by __reduce__ must be an iterator, not {}",
                     tp_name(&di.type_obj())
                 )));
@@ -1542,7 +1564,7 @@ impl<'m> Saver<'m> {
         }
         if let Some(ss) = &state_setter {
             if !ss.is_callable() {
-                return Err(errors::pickling(format!(
+                return Err(errors::pickling_fmt(format_args!(
                     "sixth element of the tuple returned by __reduce__ must be a function, not {}",
                     tp_name(&ss.type_obj())
                 )));
@@ -1565,7 +1587,7 @@ impl<'m> Saver<'m> {
         if use_newobj_ex {
             let n = argtup.tuple_len();
             if n != 3 {
-                return Err(errors::pickling(format!(
+                return Err(errors::pickling_fmt(format_args!(
                     "length of the NEWOBJ_EX argument tuple must be exactly 3, not {}",
                     n
                 )));
@@ -1579,19 +1601,19 @@ impl<'m> Saver<'m> {
                 _ => return Err(errors::pickling("NEWOBJ_EX argument tuple is malformed")),
             };
             if !cls.is_type() {
-                return Err(errors::pickling(format!(
+                return Err(errors::pickling_fmt(format_args!(
                     "first item from NEWOBJ_EX argument tuple must be a class, not {}",
                     tp_name(&cls.type_obj())
                 )));
             }
             if !cargs.is_tuple() {
-                return Err(errors::pickling(format!(
+                return Err(errors::pickling_fmt(format_args!(
                     "second item from NEWOBJ_EX argument tuple must be a tuple, not {}",
                     tp_name(&cargs.type_obj())
                 )));
             }
             if !kwargs.is_dict() {
-                return Err(errors::pickling(format!(
+                return Err(errors::pickling_fmt(format_args!(
                     "third item from NEWOBJ_EX argument tuple must be a dict, not {}",
                     tp_name(&kwargs.type_obj())
                 )));
@@ -1600,17 +1622,20 @@ impl<'m> Saver<'m> {
                 self.save(&cls, false)?;
                 self.save(&cargs, false)?;
                 self.save(&kwargs, false)?;
-                self.out.write_byte(NEWOBJ_EX);
+                self.out.write_byte(NEWOBJ_EX)?;
             } else {
                 // partial(cls.__new__, cls, *args, **kwargs)()
                 let cls_new = cls.getattr(&g.names.new)?;
-                let mut items = vec![cls_new, cls.clone()];
-                items.extend((0..cargs.tuple_len()).filter_map(|i| cargs.tuple_get(i)));
+                let n = cargs.tuple_len();
+                let mut items = crate::alloc::with_capacity(n + 2)?;
+                items.push(cls_new);
+                items.push(cls.clone());
+                items.extend((0..n).filter_map(|i| cargs.tuple_get(i)));
                 let partial_args = ffi::new_tuple(items)?;
                 let partial = g.partial().call(&partial_args, Some(&kwargs))?;
                 self.save(&partial, false)?;
                 self.save(&ffi::new_tuple(vec![])?, false)?;
-                self.out.write_byte(REDUCE);
+                self.out.write_byte(REDUCE)?;
             }
         } else if use_newobj {
             let cls = match argtup.tuple_get(0) {
@@ -1636,17 +1661,17 @@ impl<'m> Saver<'m> {
             self.save(&cls, false)?;
             let rest = argtup.tuple_slice_from(1)?;
             self.save(&rest, false)?;
-            self.out.write_byte(NEWOBJ);
+            self.out.write_byte(NEWOBJ)?;
         } else {
             self.save(&callable, false)?;
             self.save(&argtup, false)?;
-            self.out.write_byte(REDUCE);
+            self.out.write_byte(REDUCE)?;
         }
 
         if let Some(o) = obj {
             // Already memoized while its arguments were saved: the object is recursive.
             if self.memo_index(o).is_some() {
-                self.out.write_byte(POP);
+                self.out.write_byte(POP)?;
                 return self.memo_get(o);
             }
             self.memo_put(o)?;
@@ -1662,7 +1687,7 @@ impl<'m> Saver<'m> {
             match &state_setter {
                 None => {
                     self.save(state, false)?;
-                    self.out.write_byte(BUILD);
+                    self.out.write_byte(BUILD)?;
                 }
                 Some(setter) => {
                     // state_setter(obj, state), with its result popped: stack-neutral.
@@ -1672,7 +1697,7 @@ impl<'m> Saver<'m> {
                         None => self.save(&ffi::none(), false)?,
                     }
                     self.save(state, false)?;
-                    self.out.write(&[TUPLE2, REDUCE, POP]);
+                    self.out.write(&[TUPLE2, REDUCE, POP])?;
                 }
             }
         }
@@ -1682,12 +1707,10 @@ impl<'m> Saver<'m> {
 
 // ---- name lookup helpers (save_global) ----
 
-fn str_of(obj: &Obj) -> String {
+fn str_of(obj: &Obj) -> ffi::Text {
     match obj.str() {
-        Ok(s) => match s.str_utf8() {
-            Ok(b) => String::from_utf8_lossy(b).into_owned(),
-            Err(_) => s.repr_string(),
-        },
+        Ok(s) if s.str_utf8().is_ok() => ffi::Text::of_str(s),
+        Ok(s) => s.repr_string(),
         Err(_) => obj.repr_string(),
     }
 }
@@ -1702,15 +1725,19 @@ fn get_dotted_path(obj: Option<&Obj>, name: &Obj) -> PyResult<Vec<Obj>> {
             } else {
                 "pickle"
             };
-            let msg = match obj {
-                None => format!("Can't {} local object {}", verb, name.repr_string()),
-                Some(o) => format!(
+            type E = pyo3::exceptions::PyAttributeError;
+            return Err(match obj {
+                None => errors::new_fmt::<E>(format_args!(
+                    "Can't {} local object {}",
+                    verb,
+                    name.repr_string()
+                )),
+                Some(o) => errors::new_fmt::<E>(format_args!(
                     "Can't pickle local attribute {} on {}",
                     name.repr_string(),
                     o.repr_string()
-                ),
-            };
-            return Err(pyo3::exceptions::PyAttributeError::new_err(msg));
+                )),
+            });
         }
     }
     Ok(parts)
@@ -1764,7 +1791,7 @@ fn whichmodule(global: &Obj, dotted_path: &[Obj]) -> PyResult<Obj> {
         None => return Err(PyRuntimeError::new_err("unable to get sys.modules")),
     };
     if modules.is_exact_type(types::dict()) {
-        for (name, module) in modules.dict_items() {
+        for (name, module) in modules.dict_items()? {
             if check_module(&name, &module, global, dotted_path)? {
                 return Ok(name);
             }
@@ -1785,12 +1812,19 @@ fn whichmodule(global: &Obj, dotted_path: &[Obj]) -> PyResult<Obj> {
 
 /// `raw_unicode_escape` plus escapes for `\\`, NUL, `\n`, `\r` and `\x1a`, so the text survives a
 /// line-based protocol-0 reader. Input is UTF-8 (possibly with surrogates encoded as 3-byte forms).
-fn raw_unicode_escape(utf8: &[u8]) -> Vec<u8> {
+/// Runs of characters that need no change are copied as they are; the output goes straight to
+/// `out`, so no temporary as large as the text is needed.
+fn write_raw_unicode_escape(out: &mut Writer, utf8: &[u8]) -> PyResult<()> {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = Vec::with_capacity(utf8.len() + 8);
     let mut i = 0;
+    let mut run_start = 0;
     while i < utf8.len() {
         let b0 = utf8[i] as u32;
+        if b0 < 0x80 && !matches!(b0 as u8, b'\\' | 0 | b'\n' | b'\r' | 0x1a) {
+            i += 1;
+            continue;
+        }
+        out.write(&utf8[run_start..i])?;
         let (ch, width) = if b0 < 0x80 {
             (b0, 1)
         } else if b0 >= 0xf0 && i + 3 < utf8.len() {
@@ -1814,11 +1848,14 @@ fn raw_unicode_escape(utf8: &[u8]) -> Vec<u8> {
             (b0, 1)
         };
         i += width;
-        if ch >= 0x10000 {
-            out.extend_from_slice(b"\\U");
-            for shift in (0..8).rev() {
-                out.push(HEX[((ch >> (shift * 4)) & 0xf) as usize]);
+        run_start = i;
+        let mut esc = [0u8; 10];
+        let len = if ch >= 0x10000 {
+            esc[..2].copy_from_slice(b"\\U");
+            for (k, shift) in (0..8).rev().enumerate() {
+                esc[2 + k] = HEX[((ch >> (shift * 4)) & 0xf) as usize];
             }
+            10
         } else if ch >= 256
             || ch == b'\\' as u32
             || ch == 0
@@ -1826,13 +1863,16 @@ fn raw_unicode_escape(utf8: &[u8]) -> Vec<u8> {
             || ch == b'\r' as u32
             || ch == 0x1a
         {
-            out.extend_from_slice(b"\\u");
-            for shift in (0..4).rev() {
-                out.push(HEX[((ch >> (shift * 4)) & 0xf) as usize]);
+            esc[..2].copy_from_slice(b"\\u");
+            for (k, shift) in (0..4).rev().enumerate() {
+                esc[2 + k] = HEX[((ch >> (shift * 4)) & 0xf) as usize];
             }
+            6
         } else {
-            out.push(ch as u8);
-        }
+            esc[0] = ch as u8;
+            1
+        };
+        out.write(&esc[..len])?;
     }
-    out
+    out.write(&utf8[run_start..])
 }

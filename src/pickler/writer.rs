@@ -8,6 +8,7 @@
 
 use pyo3::prelude::*;
 
+use crate::alloc;
 use crate::ffi::pickling::HeldBytes;
 use crate::ffi::{self, NewBuffer, Obj};
 use crate::opcodes::FRAME;
@@ -70,7 +71,8 @@ impl Writer {
     pub fn new(file_write: Option<Obj>) -> Writer {
         let mut buf = SPARE_BUFFER.with(|spare| spare.take()).unwrap_or_default();
         buf.clear();
-        buf.reserve(4096);
+        // Room to start with; a failure here shows up at the first write instead.
+        let _ = buf.try_reserve(4096);
         Writer {
             buf,
             framing: false,
@@ -89,41 +91,68 @@ impl Writer {
     }
 
     /// Turns framing on (opening a frame) or off (the open frame must have been committed).
-    pub fn set_framing(&mut self, on: bool) {
+    pub fn set_framing(&mut self, on: bool) -> PyResult<()> {
         self.framing = on;
         if on && self.frame_limit == NO_FRAME {
-            self.open_frame();
+            self.open_frame()?;
         }
+        Ok(())
     }
 
-    fn open_frame(&mut self) {
+    fn open_frame(&mut self) -> PyResult<()> {
+        alloc::reserve(&mut self.buf, FRAME_HEADER_SIZE)?;
         self.frame_start = self.buf.len();
         self.frame_limit = self.frame_start + FRAME_HEADER_SIZE + FRAME_SIZE_TARGET;
         self.buf.extend_from_slice(&[0xFE; FRAME_HEADER_SIZE]);
+        Ok(())
+    }
+
+    /// Makes room for `n` more bytes (raising `MemoryError` when there is none to be had): the
+    /// writes below call it only when the buffer is full.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, n: usize) -> PyResult<()> {
+        alloc::grow(&mut self.buf, n)
     }
 
     #[inline(always)]
-    pub fn write(&mut self, data: &[u8]) {
+    pub fn write(&mut self, data: &[u8]) -> PyResult<()> {
+        if self.buf.capacity() - self.buf.len() < data.len() {
+            self.grow(data.len())?;
+        }
         self.buf.extend_from_slice(data);
+        Ok(())
     }
 
     /// A small fixed-size piece (an opcode and its argument).
     #[inline(always)]
-    pub fn write_array<const N: usize>(&mut self, data: [u8; N]) {
+    pub fn write_array<const N: usize>(&mut self, data: [u8; N]) -> PyResult<()> {
+        if self.buf.capacity() - self.buf.len() < N {
+            self.grow(N)?;
+        }
         self.buf.extend_from_slice(&data);
+        Ok(())
     }
 
     /// Two pieces back to back (an opcode header and its small payload).
     #[inline(always)]
-    pub fn write2(&mut self, a: &[u8], b: &[u8]) {
-        self.buf.reserve(a.len() + b.len());
+    pub fn write2(&mut self, a: &[u8], b: &[u8]) -> PyResult<()> {
+        let n = a.len() + b.len();
+        if self.buf.capacity() - self.buf.len() < n {
+            self.grow(n)?;
+        }
         self.buf.extend_from_slice(a);
         self.buf.extend_from_slice(b);
+        Ok(())
     }
 
     #[inline(always)]
-    pub fn write_byte(&mut self, op: u8) {
+    pub fn write_byte(&mut self, op: u8) -> PyResult<()> {
+        if self.buf.len() == self.buf.capacity() {
+            self.grow(1)?;
+        }
         self.buf.push(op);
+        Ok(())
     }
 
     /// Closes the open frame: writes its header, or drops the header if the frame is tiny.
@@ -167,8 +196,7 @@ impl Writer {
         if self.file_write.is_some() {
             self.flush_to_file()?;
         }
-        self.open_frame();
-        Ok(())
+        self.open_frame()
     }
 
     /// Writes the buffered output to the file (committing the open frame first).
@@ -188,14 +216,20 @@ impl Writer {
     pub fn write_with_payload(&mut self, header: &[u8], payload: Payload) -> PyResult<()> {
         let data_len = payload.data().len();
         if data_len < FRAME_SIZE_TARGET {
-            self.write2(header, payload.data());
-            return Ok(());
+            return self.write2(header, payload.data());
         }
         self.commit_frame();
         let framing = self.framing;
         self.framing = false;
-        self.write(header);
-        let result = if let Some(write) = self.file_write.clone() {
+        let result = self.write(header).and_then(|_| self.write_payload(payload));
+        self.framing = framing;
+        let reopened = if framing { self.open_frame() } else { Ok(()) };
+        result.and(reopened)
+    }
+
+    /// The payload part of [`Writer::write_with_payload`], after its header.
+    fn write_payload(&mut self, payload: Payload) -> PyResult<()> {
+        if let Some(write) = self.file_write.clone() {
             self.flush_to_file().and_then(|_| {
                 let obj = match &payload {
                     Payload::Held(h) if h.owner_is_bytes => h.owner().clone(),
@@ -208,20 +242,16 @@ impl Writer {
         } else {
             match payload {
                 Payload::Held(h) | Payload::Shared { held: h, .. } => {
-                    let before = std::mem::take(&mut self.buf);
-                    self.buf.reserve(4096);
+                    alloc::reserve(&mut self.segments, 2)?;
+                    let fresh = alloc::with_capacity(4096)?;
+                    let before = std::mem::replace(&mut self.buf, fresh);
                     self.segments.push(Segment::Owned(before));
                     self.segments.push(Segment::Held(h));
+                    Ok(())
                 }
                 Payload::Borrowed { data, .. } => self.write(data),
             }
-            Ok(())
-        };
-        self.framing = framing;
-        if framing {
-            self.open_frame();
         }
-        result
     }
 
     /// Ends memory mode: the whole pickle as one `bytes` object.

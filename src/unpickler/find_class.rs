@@ -39,14 +39,14 @@ fn map_2to3(module_name: &Obj, global_name: &Obj) -> PyResult<(Obj, Obj)> {
     let key = ffi::tuple(&[module_name, global_name])?;
     if let Some(item) = t.name_mapping_2to3.dict_get(&key)? {
         if !item.is_tuple() || item.len()? != 2 {
-            return Err(PyRuntimeError::new_err(format!(
+            return Err(crate::errors::new_fmt::<PyRuntimeError>(format_args!(
                 "_compat_pickle.NAME_MAPPING values should be 2-tuples, not {}",
                 item.type_name()
             )));
         }
-        let parts = item.tuple_items();
+        let parts = item.tuple_items()?;
         if !parts[0].is_str() || !parts[1].is_str() {
-            return Err(PyRuntimeError::new_err(format!(
+            return Err(crate::errors::new_fmt::<PyRuntimeError>(format_args!(
                 "_compat_pickle.NAME_MAPPING values should be pairs of str, not ({}, {})",
                 parts[0].type_name(),
                 parts[1].type_name()
@@ -56,7 +56,7 @@ fn map_2to3(module_name: &Obj, global_name: &Obj) -> PyResult<(Obj, Obj)> {
     }
     if let Some(item) = t.import_mapping_2to3.dict_get(module_name)? {
         if !item.is_str() {
-            return Err(PyRuntimeError::new_err(format!(
+            return Err(crate::errors::new_fmt::<PyRuntimeError>(format_args!(
                 "_compat_pickle.IMPORT_MAPPING values should be strings, not {}",
                 item.type_name()
             )));
@@ -69,7 +69,7 @@ fn map_2to3(module_name: &Obj, global_name: &Obj) -> PyResult<(Obj, Obj)> {
 /// `getattr(obj, name)`, following dotted paths when `allow_qualname` (refusing `<locals>`).
 pub fn get_attribute(obj: &Obj, name: &Obj, allow_qualname: bool) -> PyResult<Obj> {
     let not_found = || {
-        PyAttributeError::new_err(format!(
+        crate::errors::new_fmt::<PyAttributeError>(format_args!(
             "Can't get attribute {} on {}",
             name.repr_string(),
             obj.repr_string()
@@ -81,7 +81,7 @@ pub fn get_attribute(obj: &Obj, name: &Obj, allow_qualname: bool) -> PyResult<Ob
     let py = crate::ffi::gil();
     let parts: Vec<String> = name.as_any(py).call_method1("split", (".",))?.extract()?;
     if parts.iter().any(|p| p == "<locals>") {
-        return Err(PyAttributeError::new_err(format!(
+        return Err(crate::errors::new_fmt::<PyAttributeError>(format_args!(
             "Can't get local attribute {} on {}",
             name.repr_string(),
             obj.repr_string()

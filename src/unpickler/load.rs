@@ -11,6 +11,7 @@ use super::find_class::find_class;
 use super::memo::Memo;
 use super::reader::{truncated, Source};
 use super::stack::Stack;
+use crate::alloc;
 use crate::errors;
 use crate::ffi::{self, types, Obj};
 use crate::opcodes as op;
@@ -195,7 +196,7 @@ fn memo_missing(key: &Obj) -> PyErr {
         let py = crate::ffi::gil();
         return ffi::error_with_value(py.get_type::<PyKeyError>(), key);
     }
-    errors::unpickling(format!(
+    errors::unpickling_fmt(format_args!(
         "Memo value not found at index {}",
         key.repr_string()
     ))
@@ -224,20 +225,20 @@ impl<'a, S: Source> Loader<'a, S> {
     #[inline(always)]
     fn dispatch(&mut self, code: u8) -> PyResult<()> {
         match code {
-            op::NONE => self.stack.push(ffi::none()),
-            op::NEWTRUE => self.stack.push(ffi::bool_obj(true)),
-            op::NEWFALSE => self.stack.push(ffi::bool_obj(false)),
+            op::NONE => self.stack.push(ffi::none())?,
+            op::NEWTRUE => self.stack.push(ffi::bool_obj(true))?,
+            op::NEWFALSE => self.stack.push(ffi::bool_obj(false))?,
             op::BININT => {
                 let v = binint(self.src.read(4)?);
-                self.stack.push(ffi::new_int(v)?)
+                self.stack.push(ffi::new_int(v)?)?
             }
             op::BININT1 => {
                 let v = self.src.read(1)?[0];
-                self.stack.push(ffi::new_int(v as i64)?)
+                self.stack.push(ffi::new_int(v as i64)?)?
             }
             op::BININT2 => {
                 let v = binint(self.src.read(2)?);
-                self.stack.push(ffi::new_int(v)?)
+                self.stack.push(ffi::new_int(v)?)?
             }
             op::INT => self.load_int()?,
             op::LONG => self.load_long()?,
@@ -247,7 +248,7 @@ impl<'a, S: Source> Loader<'a, S> {
             op::BINFLOAT => {
                 let s = self.src.read(8)?;
                 let v = f64::from_be_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]);
-                self.stack.push(ffi::new_float(v)?)
+                self.stack.push(ffi::new_float(v)?)?
             }
             op::SHORT_BINBYTES => self.load_counted_bytes(1, "BINBYTES", false)?,
             op::BINBYTES => self.load_counted_bytes(4, "BINBYTES", false)?,
@@ -265,7 +266,7 @@ impl<'a, S: Source> Loader<'a, S> {
             op::UNICODE => {
                 let line = self.src.readline()?;
                 let s = ffi::str_from_raw_unicode_escape(line_body(line, 1)?)?;
-                self.stack.push(s)
+                self.stack.push(s)?
             }
             op::SHORT_BINUNICODE => self.load_counted_unicode(1)?,
             op::BINUNICODE => self.load_counted_unicode(4)?,
@@ -277,22 +278,22 @@ impl<'a, S: Source> Loader<'a, S> {
             op::TUPLE => {
                 let start = self.stack.pop_mark()?;
                 let t = ffi::new_tuple(self.stack.drain_from(start)?)?;
-                self.stack.push(t)
+                self.stack.push(t)?
             }
-            op::EMPTY_LIST => self.stack.push(ffi::new_list(&[])?),
+            op::EMPTY_LIST => self.stack.push(ffi::new_list(&[])?)?,
             op::LIST => {
                 let start = self.stack.pop_mark()?;
                 let l = ffi::new_list_owned(self.stack.drain_from(start)?)?;
-                self.stack.push(l)
+                self.stack.push(l)?
             }
-            op::EMPTY_DICT => self.stack.push(ffi::new_dict()?),
+            op::EMPTY_DICT => self.stack.push(ffi::new_dict()?)?,
             op::DICT => self.load_dict()?,
-            op::EMPTY_SET => self.stack.push(ffi::new_set(&[])?),
+            op::EMPTY_SET => self.stack.push(ffi::new_set(&[])?)?,
             op::ADDITEMS => self.load_additems()?,
             op::FROZENSET => {
                 let start = self.stack.pop_mark()?;
                 let items = self.stack.pop_from(start)?;
-                self.stack.push(ffi::new_frozenset(&items)?)
+                self.stack.push(ffi::new_frozenset(&items)?)?
             }
             op::OBJ => self.load_obj()?,
             op::INST => self.load_inst()?,
@@ -325,7 +326,7 @@ impl<'a, S: Source> Loader<'a, S> {
             op::BUILD => self.load_build()?,
             op::DUP => {
                 let top = self.stack.top()?.clone();
-                self.stack.push(top)
+                self.stack.push(top)?
             }
             op::BINGET => {
                 let idx = self.src.read(1)?[0] as usize;
@@ -336,7 +337,7 @@ impl<'a, S: Source> Loader<'a, S> {
                 self.push_memo(idx)?
             }
             op::GET => self.load_get()?,
-            op::MARK => self.stack.push_mark(),
+            op::MARK => self.stack.push_mark()?,
             op::BINPUT => {
                 let idx = self.src.read(1)?[0] as usize;
                 self.memo_put(idx)?
@@ -372,7 +373,7 @@ impl<'a, S: Source> Loader<'a, S> {
                     let hook = self.persistent_load()?;
                     (hook, self.stack.pop()?)
                 };
-                self.stack.push(hook.call1(&pid)?)
+                self.stack.push(hook.call1(&pid)?)?
             }
             op::REDUCE => {
                 let args = self.stack.pop()?;
@@ -380,12 +381,12 @@ impl<'a, S: Source> Loader<'a, S> {
                 if !args.is_tuple() {
                     return Err(PyTypeError::new_err("argument list must be a tuple"));
                 }
-                self.stack.push(callable.call(&args, None)?)
+                self.stack.push(callable.call(&args, None)?)?
             }
             op::PROTO => {
                 let v = self.src.read(1)?[0];
                 if v > op::HIGHEST_PROTOCOL {
-                    return Err(PyValueError::new_err(format!(
+                    return Err(crate::errors::new_fmt::<PyValueError>(format_args!(
                         "unsupported pickle protocol: {}",
                         v
                     )));
@@ -394,7 +395,7 @@ impl<'a, S: Source> Loader<'a, S> {
             }
             op::FRAME => {
                 let n = binsize(self.src.read(8)?).ok_or_else(|| {
-                    PyOverflowError::new_err(format!(
+                    crate::errors::new_fmt::<PyOverflowError>(format_args!(
                         "FRAME length exceeds system's maximum of {} bytes",
                         isize::MAX
                     ))
@@ -438,7 +439,7 @@ impl<'a, S: Source> Loader<'a, S> {
             _ => ffi::int_from_text(line, 0)
                 .map_err(|_| PyValueError::new_err("could not convert string to int"))?,
         };
-        self.stack.push(obj);
+        self.stack.push(obj)?;
         Ok(())
     }
 
@@ -455,7 +456,7 @@ impl<'a, S: Source> Loader<'a, S> {
             line
         };
         let value = ffi::int_from_text(body, 0)?;
-        self.stack.push(value);
+        self.stack.push(value)?;
         Ok(())
     }
 
@@ -469,7 +470,7 @@ impl<'a, S: Source> Loader<'a, S> {
         } else {
             int_from_signed_le(self.src.read(n as usize)?)?
         };
-        self.stack.push(value);
+        self.stack.push(value)?;
         Ok(())
     }
 
@@ -478,14 +479,12 @@ impl<'a, S: Source> Loader<'a, S> {
         if line.len() < 2 {
             return Err(truncated());
         }
-        let mut text = Vec::with_capacity(line.len() + 1);
-        text.extend_from_slice(line);
-        text.push(0);
+        let text = alloc::with_nul(line)?;
         let (value, used) = ffi::parse_float_prefix(&text)?;
         if !matches!(text[used], b'\n' | 0) {
             return Err(PyValueError::new_err("could not convert string to float"));
         }
-        self.stack.push(ffi::new_float(value)?);
+        self.stack.push(ffi::new_float(value)?)?;
         Ok(())
     }
 
@@ -514,7 +513,7 @@ impl<'a, S: Source> Loader<'a, S> {
     fn load_counted_bytes(&mut self, nbytes: usize, what: &str, bytearray: bool) -> PyResult<()> {
         let n = self.read_size(nbytes, what, false)?;
         let obj = self.src.read_object(n, bytearray)?;
-        self.stack.push(obj);
+        self.stack.push(obj)?;
         Ok(())
     }
 
@@ -534,7 +533,7 @@ impl<'a, S: Source> Loader<'a, S> {
         } else {
             ffi::decode(data, &self.hooks.encoding, &self.hooks.errors)?
         };
-        self.stack.push(obj);
+        self.stack.push(obj)?;
         Ok(())
     }
 
@@ -551,7 +550,7 @@ impl<'a, S: Source> Loader<'a, S> {
         }
         let raw = ffi::bytes_decode_escape(&body[1..body.len() - 1])?;
         let obj = self.decode_py2_string(raw.bytes_data())?;
-        self.stack.push(obj);
+        self.stack.push(obj)?;
         Ok(())
     }
 
@@ -560,7 +559,7 @@ impl<'a, S: Source> Loader<'a, S> {
         let n = self.read_size(nbytes, "BINUNICODE", false)?;
         let data = self.src.read(n)?;
         let s = ffi::str_from_utf8(data, b"surrogatepass\0")?;
-        self.stack.push(s);
+        self.stack.push(s)?;
         Ok(())
     }
 
@@ -572,7 +571,7 @@ impl<'a, S: Source> Loader<'a, S> {
         })?;
         match buffers.next()? {
             Some(buf) => {
-                self.stack.push(buf);
+                self.stack.push(buf)?;
                 Ok(())
             }
             None => Err(errors::unpickling("not enough out-of-band buffers")),
@@ -587,7 +586,7 @@ impl<'a, S: Source> Loader<'a, S> {
             return Err(self.stack.underflow());
         }
         let t = ffi::new_tuple(self.stack.drain_from(len - n)?)?;
-        self.stack.push(t);
+        self.stack.push(t)?;
         Ok(())
     }
 
@@ -602,7 +601,7 @@ impl<'a, S: Source> Loader<'a, S> {
             dict.dict_set(&pair[0], &pair[1])?;
         }
         self.stack.truncate(start);
-        self.stack.push(dict);
+        self.stack.push(dict)?;
         Ok(())
     }
 
@@ -742,7 +741,7 @@ impl<'a, S: Source> Loader<'a, S> {
             Some((_, lookup)) => *lookup,
             None => {
                 let lookup = SetstateLookup::of(&ty)?;
-                self.plain_types.push((ty, lookup));
+                alloc::push(&mut self.plain_types, (ty, lookup))?;
                 lookup
             }
         };
@@ -783,7 +782,7 @@ impl<'a, S: Source> Loader<'a, S> {
         let args = ffi::new_tuple(self.stack.pop_from(mark + 1)?)?;
         let cls = self.stack.pop()?;
         let obj = Self::instantiate(&cls, args)?;
-        self.stack.push(obj);
+        self.stack.push(obj)?;
         Ok(())
     }
 
@@ -800,7 +799,7 @@ impl<'a, S: Source> Loader<'a, S> {
         let cls = self.find_class(&module, &name)?;
         let args = ffi::new_tuple(self.stack.pop_from(mark)?)?;
         let obj = Self::instantiate(&cls, args)?;
-        self.stack.push(obj);
+        self.stack.push(obj)?;
         Ok(())
     }
 
@@ -833,7 +832,7 @@ impl<'a, S: Source> Loader<'a, S> {
         let args = self.stack.pop()?;
         let cls = self.stack.pop()?;
         if !cls.is_type() {
-            return Err(errors::unpickling(format!(
+            return Err(errors::unpickling_fmt(format_args!(
                 "{} class argument must be a type, not {}",
                 opname,
                 cls.type_name()
@@ -880,10 +879,10 @@ impl<'a, S: Source> Loader<'a, S> {
     ) -> PyResult<()> {
         match ffi::call_type_new(cls, args, kwargs)? {
             Some(obj) => {
-                self.stack.push(obj);
+                self.stack.push(obj)?;
                 Ok(())
             }
-            None => Err(errors::unpickling(format!(
+            None => Err(errors::unpickling_fmt(format_args!(
                 "{} class argument '{}' doesn't have __new__",
                 opname,
                 cls.type_name()
@@ -908,7 +907,7 @@ impl<'a, S: Source> Loader<'a, S> {
             ffi::str_from_utf8(line_body(line, 2)?, b"strict\0")?
         };
         let obj = self.find_class(&module, &name)?;
-        self.stack.push(obj);
+        self.stack.push(obj)?;
         Ok(())
     }
 
@@ -931,7 +930,7 @@ impl<'a, S: Source> Loader<'a, S> {
                 if module.is_exact_type(types::str()) && name.is_exact_type(types::str()) =>
             {
                 let obj = self.find_class(&module, &name)?;
-                self.stack.push(obj);
+                self.stack.push(obj)?;
                 Ok(())
             }
             _ => Err(errors::unpickling("STACK_GLOBAL requires str")),
@@ -968,7 +967,7 @@ impl<'a, S: Source> Loader<'a, S> {
             None => self.persistent_load()?,
         };
         let obj = hook.call1(&pid)?;
-        self.stack.push(obj);
+        self.stack.push(obj)?;
         Ok(())
     }
 
@@ -978,7 +977,7 @@ impl<'a, S: Source> Loader<'a, S> {
     fn push_memo(&mut self, idx: usize) -> PyResult<()> {
         let found = self.memo.borrow().get(idx).cloned();
         if let Some(obj) = found {
-            self.stack.push(obj);
+            self.stack.push(obj)?;
             return Ok(());
         }
         Err(match ffi::new_uint(idx as u64) {
@@ -990,7 +989,7 @@ impl<'a, S: Source> Loader<'a, S> {
     #[inline(always)]
     fn memo_put(&mut self, idx: usize) -> PyResult<()> {
         let top = self.stack.top()?.clone();
-        let replaced = self.memo.borrow_mut().put(idx, top);
+        let replaced = self.memo.borrow_mut().put(idx, top)?;
         drop(replaced);
         Ok(())
     }
@@ -1011,7 +1010,7 @@ impl<'a, S: Source> Loader<'a, S> {
             .and_then(|i| self.memo.borrow().get(i).cloned());
         match found {
             Some(obj) => {
-                self.stack.push(obj);
+                self.stack.push(obj)?;
                 Ok(())
             }
             None => Err(memo_missing(&key)),
@@ -1023,9 +1022,8 @@ impl<'a, S: Source> Loader<'a, S> {
         if line.len() < 2 {
             return Err(truncated());
         }
-        let line = line.to_vec();
         self.stack.top()?;
-        let idx = ffi::int_from_text(&line, 10)?.as_ssize()?;
+        let idx = ffi::int_from_text(line, 10)?.as_ssize()?;
         if idx < 0 {
             return Err(PyValueError::new_err("negative PUT argument"));
         }
@@ -1040,14 +1038,17 @@ impl<'a, S: Source> Loader<'a, S> {
         let t = tables::get();
         let py_code = ffi::new_int(code)?;
         if let Some(obj) = t.extension_cache.dict_get(&py_code)? {
-            self.stack.push(obj);
+            self.stack.push(obj)?;
             return Ok(());
         }
         let pair = t.inverted_registry.dict_get(&py_code)?.ok_or_else(|| {
-            PyValueError::new_err(format!("unregistered extension code {}", code))
+            crate::errors::new_fmt::<PyValueError>(format_args!(
+                "unregistered extension code {}",
+                code
+            ))
         })?;
         let bad = || {
-            PyValueError::new_err(format!(
+            crate::errors::new_fmt::<PyValueError>(format_args!(
                 "_inverted_registry[{}] isn't a 2-tuple of strings",
                 code
             ))
@@ -1055,13 +1056,13 @@ impl<'a, S: Source> Loader<'a, S> {
         if !pair.is_tuple() || pair.len()? != 2 {
             return Err(bad());
         }
-        let parts = pair.tuple_items();
+        let parts = pair.tuple_items()?;
         if !parts[0].is_str() || !parts[1].is_str() {
             return Err(bad());
         }
         let obj = self.find_class(&parts[0], &parts[1])?;
         t.extension_cache.dict_set(&py_code, &obj)?;
-        self.stack.push(obj);
+        self.stack.push(obj)?;
         Ok(())
     }
 }

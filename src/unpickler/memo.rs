@@ -5,6 +5,9 @@
 
 use std::collections::HashMap;
 
+use pyo3::PyResult;
+
+use crate::alloc;
 use crate::ffi::Obj;
 
 /// The dense part may be this much longer than twice the number of stored objects.
@@ -28,19 +31,29 @@ impl Memo {
         }
     }
 
-    /// Stores `obj` at `idx`; returns the object it replaces, for the caller to release once it no
-    /// longer borrows the memo (releasing may run Python code).
+    /// Stores `obj` at `idx`; raises `MemoryError` (storing nothing) when the memo cannot grow.
+    /// Returns the object it replaces, for the caller to release once it no longer borrows the
+    /// memo (releasing may run Python code).
     #[inline]
-    #[must_use]
-    pub fn put(&mut self, idx: usize, obj: Obj) -> Option<Obj> {
+    pub fn put(&mut self, idx: usize, obj: Obj) -> PyResult<Option<Obj>> {
         if idx == self.dense.len() && self.sparse.is_empty() {
             // The common case: MEMOIZE/BINPUT numbering objects in order.
+            if self.dense.len() == self.dense.capacity() {
+                alloc::grow(&mut self.dense, 1)?;
+            }
             self.dense.push(Some(obj));
             self.count += 1;
-            return None;
+            return Ok(None);
         }
+        self.put_other(idx, obj)
+    }
+
+    #[inline(never)]
+    fn put_other(&mut self, idx: usize, obj: Obj) -> PyResult<Option<Obj>> {
         if idx < self.dense.len() || idx <= self.count.saturating_mul(2) + DENSE_SLACK {
             if idx >= self.dense.len() {
+                let extra = idx + 1 - self.dense.len();
+                alloc::reserve(&mut self.dense, extra)?;
                 self.dense.resize_with(idx + 1, || None);
             }
             let old = self.dense[idx].replace(obj);
@@ -52,13 +65,14 @@ impl Memo {
             if old.is_none() && old_sparse.is_none() {
                 self.count += 1;
             }
-            old.or(old_sparse)
+            Ok(old.or(old_sparse))
         } else {
+            self.sparse.try_reserve(1).map_err(|_| alloc::no_memory())?;
             let old = self.sparse.insert(idx, obj);
             if old.is_none() {
                 self.count += 1;
             }
-            old
+            Ok(old)
         }
     }
 
@@ -78,12 +92,18 @@ impl Memo {
     }
 }
 
-impl Clone for Memo {
-    fn clone(&self) -> Self {
-        Memo {
-            dense: self.dense.clone(),
-            sparse: self.sparse.clone(),
+impl Memo {
+    /// A copy (`Unpickler.memo = other.memo`), raising `MemoryError` when there is no room for it.
+    pub fn try_clone(&self) -> PyResult<Memo> {
+        let mut sparse = HashMap::new();
+        sparse
+            .try_reserve(self.sparse.len())
+            .map_err(|_| alloc::no_memory())?;
+        sparse.extend(self.sparse.iter().map(|(i, o)| (*i, o.clone())));
+        Ok(Memo {
+            dense: alloc::to_vec(&self.dense)?,
+            sparse,
             count: self.count,
-        }
+        })
     }
 }

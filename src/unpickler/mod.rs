@@ -45,7 +45,7 @@ fn make_hooks(func: &str, fix_imports: bool, encoding: &PyAny, errors: &PyAny) -
             let type_name = if v.is_none() {
                 String::from("None")
             } else {
-                crate::pickler::globals::tp_name(&v.type_obj())
+                crate::pickler::globals::tp_name(&v.type_obj()).to_string()
             };
             let argument = if ffi::version::running() >= (3, 8) {
                 format!("'{}'", name)
@@ -395,7 +395,7 @@ impl Unpickler {
             let setup = this.setup.borrow();
             let setup = setup.as_ref().ok_or_else(|| {
                 let name = slf.get_type().name().unwrap_or("Unpickler").to_string();
-                errors::unpickling(format!(
+                errors::unpickling_fmt(format_args!(
                     "Unpickler.__init__() was not called by {}.__init__()",
                     name
                 ))
@@ -420,7 +420,11 @@ impl Unpickler {
         let leftover = std::mem::take(&mut *this.leftover.borrow_mut());
         let src = FileSource::with_leftover(methods, leftover);
         let (result, src) = run_loader_keeping_source(src, &hooks, &this.memo, &this.proto);
-        *this.leftover.borrow_mut() = src.into_leftover();
+        match src.into_leftover() {
+            Ok(bytes) => *this.leftover.borrow_mut() = bytes,
+            Err(e) if result.is_ok() => return Err(e),
+            Err(_) => {}
+        }
         result.map(Obj::into_py)
     }
 
@@ -467,7 +471,7 @@ fn set_memo(obj: &PyAny, value: Option<&PyAny>) -> PyResult<()> {
     let new_memo = if let Ok(proxy) = value.downcast::<PyCell<UnpicklerMemoProxy>>() {
         let proxy = proxy.borrow();
         let other = proxy.unpickler.as_ref(value.py()).borrow();
-        let copied = other.memo.borrow().clone();
+        let copied = other.memo.borrow().try_clone()?;
         copied
     } else if let Ok(dict) = value.downcast::<PyDict>() {
         let mut memo = Memo::default();
@@ -479,7 +483,7 @@ fn set_memo(obj: &PyAny, value: Option<&PyAny>) -> PyResult<()> {
             if idx < 0 {
                 return Err(PyValueError::new_err("memo key must be positive integers."));
             }
-            drop(memo.put(idx as usize, Obj::of(item)));
+            drop(memo.put(idx as usize, Obj::of(item))?);
         }
         memo
     } else {

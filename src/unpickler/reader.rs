@@ -3,6 +3,7 @@
 
 use pyo3::prelude::*;
 
+use crate::alloc;
 use crate::errors;
 use crate::ffi::buffer::BufferView;
 use crate::ffi::{self, new_int, NewBuffer, Obj};
@@ -225,12 +226,17 @@ impl FileSource {
     }
 
     /// The bytes taken from the file but not used (none of a window that was only peeked at).
-    pub fn into_leftover(self) -> Vec<u8> {
-        let window = self.window.as_slice();
-        if self.consumed_in_file > self.pos {
-            window[self.pos..self.consumed_in_file].to_vec()
-        } else {
-            Vec::new()
+    pub fn into_leftover(self) -> PyResult<Vec<u8>> {
+        if self.consumed_in_file <= self.pos {
+            return Ok(Vec::new());
+        }
+        match self.window {
+            Window::Owned(mut v) => {
+                v.truncate(self.consumed_in_file);
+                v.drain(..self.pos);
+                Ok(v)
+            }
+            window => crate::alloc::to_vec(&window.as_slice()[self.pos..self.consumed_in_file]),
         }
     }
 
@@ -295,7 +301,7 @@ impl FileSource {
             let want = chunk.min(n - out.len());
             let data = self.methods.read.call1(&new_int(want as i64)?)?;
             let view = BufferView::contiguous(&data)?;
-            out.extend_from_slice(view.as_slice());
+            alloc::extend(&mut out, view.as_slice())?;
             if view.len() < want {
                 break;
             }
@@ -322,10 +328,12 @@ impl FileSource {
                 if !data.is_exact_type(ffi::types::bytes())
                     && !data.is_instance(ffi::types::bytes())?
                 {
-                    return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                        "read() returned non-bytes object ({})",
-                        data.type_obj().repr_string()
-                    )));
+                    return Err(crate::errors::new_fmt::<pyo3::exceptions::PyValueError>(
+                        format_args!(
+                            "read() returned non-bytes object ({})",
+                            data.type_obj().repr_string()
+                        ),
+                    ));
                 }
                 let got = data.bytes_data();
                 if got.len() < rest.len() {
@@ -411,12 +419,15 @@ impl Source for FileSource {
         }
         if n > DIRECT_READ_MAX {
             // Stage in bounded chunks: the claimed length is only trusted once the data is here.
-            let mut staged = Vec::new();
-            staged.extend_from_slice(&self.window.as_slice()[self.pos..]);
+            let mut staged = alloc::to_vec(&self.window.as_slice()[self.pos..])?;
             self.pos = self.window.as_slice().len();
             self.skip_consumed()?;
             let rest = self.read_chunked(n - staged.len())?;
-            staged.extend_from_slice(&rest);
+            if staged.is_empty() {
+                staged = rest;
+            } else {
+                alloc::extend(&mut staged, &rest)?;
+            }
             if staged.len() < n {
                 return Err(truncated());
             }

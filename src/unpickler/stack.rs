@@ -3,6 +3,7 @@
 
 use pyo3::prelude::*;
 
+use crate::alloc;
 use crate::errors;
 use crate::ffi::Obj;
 
@@ -39,9 +40,14 @@ impl Stack {
         })
     }
 
+    /// Pushes `obj`; raises `MemoryError` (dropping `obj`) when the stack cannot grow.
     #[inline(always)]
-    pub fn push(&mut self, obj: Obj) {
+    pub fn push(&mut self, obj: Obj) -> PyResult<()> {
+        if self.items.len() == self.items.capacity() {
+            alloc::grow(&mut self.items, 1)?;
+        }
         self.items.push(obj);
+        Ok(())
     }
 
     #[inline]
@@ -75,8 +81,12 @@ impl Stack {
         self.items.get(i).ok_or_else(|| self.underflow())
     }
 
-    pub fn push_mark(&mut self) {
+    pub fn push_mark(&mut self) -> PyResult<()> {
+        if self.marks.len() == self.marks.capacity() {
+            alloc::grow(&mut self.marks, 1)?;
+        }
         self.marks.push(self.items.len());
+        Ok(())
     }
 
     /// Pops the innermost mark and returns its stack index.
@@ -100,7 +110,9 @@ impl Stack {
         if start < self.fence() || start > self.items.len() {
             return Err(self.underflow());
         }
-        Ok(self.items.split_off(start))
+        let mut out = alloc::with_capacity(self.items.len() - start)?;
+        out.extend(self.items.drain(start..));
+        Ok(out)
     }
 
     /// Removes the items from `start` upward, as an owning iterator.

@@ -3,7 +3,7 @@
 
 Usage: python bench/run.py [--quick] [--only REGEX]... [--skip REGEX]... [--protocol 0,2,4,5]
                            [--op dumps|loads] [--rounds N] [--min-time S] [--json out.json]
-                           [--verbose] [--list] [--target pickle5_rs|reference]
+                           [--clock cpu|wall] [--verbose] [--list] [--target pickle5_rs|reference]
 
 The matrix is every workload (``--list`` shows them) x protocols 0, 2, 4 and 5 x ``dumps`` and
 ``loads``. Workloads cover every type the C pickler special-cases and the common reduce paths, at
@@ -17,7 +17,8 @@ The reference is the stdlib C pickler on 3.8+ and the ``pickle5`` package on 3.6
 this one process, interleaved (the side going first alternates every round), and each side keeps
 the best (minimum) of its rounds: many short timings (default 11 of >= 5 ms each) rather than a few
 long ones, and process CPU time rather than wall-clock time (``--clock wall`` for the latter), so
-that other work on a shared machine moves the cells less. A cell's ratio is reference time / our
+that other work on a shared machine moves the cells less (neither pickler waits on anything here,
+so CPU time is all of their time). A cell's ratio is reference time / our
 time: above 1 means we are faster. The summary gives the geomeans (dumps, loads, all cells, per
 protocol), the lowest cells and how many cells are below 1.0. ``--target reference`` times the
 reference against itself, which should give ~1.0 everywhere and shows how much noise to expect on
@@ -28,9 +29,10 @@ our output is byte-identical to the reference's and every ``loads`` cell that th
 equal (a difference is reported as a PROBLEM and makes the exit status 1). Nothing here asserts
 on timing.
 
-Runtime: the full matrix takes about 3-5 minutes per interpreter; ``--quick`` (7 timings of >= 2 ms,
-8 MiB instead of 64 MiB for the large buffers) about a minute. The 64 MiB cells run a few single
-calls (rounds are cut to fit about 3 s per cell, never below 2). ``--only``/``--skip`` take
+Runtime: the full matrix takes about 3-4 minutes of CPU per interpreter (more wall-clock time on a
+busy machine); ``--quick`` (7 timings of >= 2 ms, 8 MiB instead of 64 MiB for the large buffers)
+about a minute. The 64 MiB cells run a few single calls (rounds are cut to fit about 3 s per
+cell, never below 2). ``--only``/``--skip`` take
 regular expressions searched in the workload name (a plain substring works): ``--only int``,
 ``--only '^tiny\\.'``, ``--skip 64m``.
 """

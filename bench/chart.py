@@ -104,8 +104,10 @@ def main(argv=None):
                            else " (geomean over protocols; line: lowest to highest)"), fontsize=10)
         ax.grid(axis="x", which="both", alpha=0.3)
         ax.grid(axis="y", alpha=0.15)
-    ticks = [t for t in (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.85, 1, 1.2, 1.5, 2, 3, 5, 10, 20, 50)
-             if lo / 1.3 <= t <= hi * 1.3]
+    candidates = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 10, 20, 50)
+    if hi / lo < 4:
+        candidates += (0.8, 0.9, 1.1, 1.2)
+    ticks = sorted(t for t in candidates if lo / 1.3 <= t <= hi * 1.3)
     for ax in axes:
         ax.set_xlim(lo / 1.3, hi * 1.3)
         ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))

@@ -3,7 +3,8 @@
 `nox` runs the default sessions (lint, the tests on 3.6 ... 3.13, the integration with
 cloudpickle, numpy and dask.distributed on 3.6 and 3.7, and a short fuzzing run);
 `nox -s tests-3.6 -- -k memo` runs one version with extra pytest arguments;
-`nox -s demo`, `nox -s bench` and `nox -s integration_reference` are run on request.
+`nox -s demo`, `nox -s bench` (then `nox -s bench_chart`) and `nox -s integration_reference` are
+run on request.
 `nox -s fuzz` fuzzes the extension (coverage-guided, see fuzz/): `nox -s fuzz -- 3600` for an
 hour; the default run (part of CI) is short.
 
@@ -208,14 +209,48 @@ def demo(session):
     session.run("python", str(ROOT / "examples" / "demo.py"), *session.posargs)
 
 
+BENCH_RESULTS = ROOT / "bench" / "results"
+# The chart is drawn on one interpreter from the JSON results of all of them.
+BENCH_CHART_PYTHON = "3.11"
+MATPLOTLIB = "matplotlib>=3.8,<4"
+
+
 @nox.session(python=PYTHONS, venv_backend="venv")
 def bench(session):
-    """bench/run.py against the reference pickler of the same interpreter."""
+    """bench/run.py: the benchmark matrix against the reference pickler of the same interpreter.
+
+    Arguments go to bench/run.py (`nox -s bench-3.11 -- --quick --only int --protocol 5`). Unless
+    they include --json, the cells are also written to bench/results/<version>.json, which
+    `nox -s bench_chart` draws.
+    """
     script = ROOT / "bench" / "run.py"
     if not script.is_file():
         session.error("bench/run.py is missing")
     _install(session, *_reference_backport(session), *_requirements_file(ROOT / "bench" / "requirements.txt"))
-    session.run("python", str(script), *session.posargs)
+    args = list(session.posargs)
+    if not any(arg == "--json" or arg.startswith("--json=") for arg in args) and "--list" not in args:
+        BENCH_RESULTS.mkdir(exist_ok=True)
+        args += ["--json", str(BENCH_RESULTS / f"{session.python}.json")]
+    session.run("python", str(script), *args)
+
+
+@nox.session(python=BENCH_CHART_PYTHON, venv_backend="venv")
+def bench_chart(session):
+    """bench/chart.py: a PNG of per-workload ratios from the `bench` sessions' JSON results.
+
+    Without arguments: every bench/results/*.json into bench/ratios.png; otherwise the
+    arguments go to bench/chart.py (JSON paths, --out, --protocol, --only).
+    """
+    session.install(MATPLOTLIB)
+    args = list(session.posargs)
+    if not any(not arg.startswith("-") for arg in args):
+        results = sorted(str(path) for path in BENCH_RESULTS.glob("*.json"))
+        if not results:
+            session.error("no bench/results/*.json: run `nox -s bench` first")
+        args = results + args
+    if not any(arg == "--out" or arg.startswith("--out=") for arg in args):
+        args += ["--out", str(ROOT / "bench" / "ratios.png")]
+    session.run("python", str(ROOT / "bench" / "chart.py"), *args)
 
 
 # atheris ships libFuzzer in its wheels; 3.12 is the newest interpreter both it and the

@@ -1,8 +1,12 @@
 #!/usr/bin/env python
 """Instruction counts of dumps() or loads() under callgrind: ours vs the reference, per bench/run.py workload.
 
-Usage: python bench/callgrind.py [--python PY] [--op dumps|loads] [--only NAME] [--reps N]
-       (driver mode, run under valgrind by the above: python bench/callgrind.py --drive OP NAME SIDE REPS)
+Usage: python bench/callgrind.py [--python PY] [--op dumps|loads] [--only NAME] [--reps N] [--protocol P]
+       (driver mode, run under valgrind by the above: python bench/callgrind.py --drive OP NAME SIDE REPS [P])
+
+Workloads: the names below (NAMES, this script's original set), and any workload of bench/run.py's
+matrix (`python bench/run.py --list`), e.g. `--only int128 --only tiny.doc`: those are pickled
+exactly as bench/run.py does (same objects, same calls) at --protocol (default: the highest).
 
 Each workload is measured as (run with REPS dumps) - (run with 0 dumps), divided by REPS, so the
 object construction and interpreter start-up cancel out. Instruction counts are deterministic, so
@@ -67,13 +71,39 @@ NAMES = [
 ]
 
 
-def drive(op, name, side, reps):
+def drive_matrix(op, name, side, reps, protocol):
+    """A workload of bench/run.py's matrix, driven through the same calls as there."""
     ref = run.load_reference()
     import pickle5_rs
 
     mod = ref if side == "ref" else pickle5_rs
+    workload = run.find_workload(name)
+    obj = workload.build(False)
+    way = workload.way()
+    try:
+        data = way.pickle(ref, obj, protocol)
+        for m in (ref, pickle5_rs):  # one-time set-up of both sides before the measured calls
+            fn, args, kwargs = way.dumps_call(m, obj, protocol) if op == "dumps" else way.loads_call(m, data)
+            fn(*args, **(kwargs or {}))
+        fn, args, kwargs = way.dumps_call(mod, obj, protocol) if op == "dumps" else way.loads_call(mod, data)
+        kwargs = kwargs or {}
+        for _ in range(reps):
+            fn(*args, **kwargs)
+    finally:
+        if hasattr(way, "close"):
+            way.close()
+
+
+def drive(op, name, side, reps, protocol=None):
+    ref = run.load_reference()
+    if name not in NAMES:
+        drive_matrix(op, name, side, reps, ref.HIGHEST_PROTOCOL if protocol is None else protocol)
+        return
+    import pickle5_rs
+
+    mod = ref if side == "ref" else pickle5_rs
     obj = _workload(name)
-    protocol = ref.HIGHEST_PROTOCOL
+    protocol = ref.HIGHEST_PROTOCOL if protocol is None else protocol
     # One-time set-up (lazy imports, caches) of both sides happens before the measured calls.
     for m in (ref, pickle5_rs):
         m.dumps([1, 2.0, "s", b"b", (None, True)], protocol)
@@ -98,11 +128,11 @@ def drive(op, name, side, reps):
             mod.dumps(obj, protocol)
 
 
-def instructions(python, op, name, side, reps):
+def instructions(python, op, name, side, reps, protocol=None):
     cmd = [
         "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
         python, os.path.abspath(__file__), "--drive", op, name, side, str(reps),
-    ]
+    ] + ([] if protocol is None else [str(protocol)])
     env = dict(os.environ, PYTHONHASHSEED="0")
     out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env).stdout.decode()
     m = re.search(r"refs:\s+([\d,]+)", out)
@@ -117,19 +147,23 @@ def main():
     parser.add_argument("--only", action="append", default=[])
     parser.add_argument("--reps", type=int, default=2)
     parser.add_argument("--op", choices=("dumps", "loads"), default="dumps")
-    parser.add_argument("--drive", nargs=4)
+    parser.add_argument("--protocol", type=int, default=None, help="default: the highest")
+    parser.add_argument("--drive", nargs="+")
     args = parser.parse_args()
     if args.drive:
-        drive(args.drive[0], args.drive[1], args.drive[2], int(args.drive[3]))
+        protocol = int(args.drive[4]) if len(args.drive) > 4 else None
+        drive(args.drive[0], args.drive[1], args.drive[2], int(args.drive[3]), protocol)
         return
     ratios = []
     print("%-20s %14s %14s %7s" % ("workload", "reference Ir", "ours Ir", "ratio"))
-    for name in NAMES:
-        if args.only and not any(o in name for o in args.only):
-            continue
-        base = instructions(args.python, args.op, name, "ref", 0)
-        ref = (instructions(args.python, args.op, name, "ref", args.reps) - base) / args.reps
-        ours = (instructions(args.python, args.op, name, "ours", args.reps) - base) / args.reps
+    # The original set by substring, as before; matrix workloads by exact name.
+    names = [name for name in NAMES if not args.only or any(o in name for o in args.only)]
+    matrix = set(w.name for w in run.workloads())
+    names += [o for o in args.only if o in matrix and o not in names]
+    for name in names:
+        base = instructions(args.python, args.op, name, "ref", 0, args.protocol)
+        ref = (instructions(args.python, args.op, name, "ref", args.reps, args.protocol) - base) / args.reps
+        ours = (instructions(args.python, args.op, name, "ours", args.reps, args.protocol) - base) / args.reps
         ratio = ref / ours
         ratios.append(ratio)
         print("%-20s %14d %14d %7.2f" % (name, ref, ours, ratio))

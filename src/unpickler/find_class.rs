@@ -75,12 +75,11 @@ pub fn get_attribute(obj: &Obj, name: &Obj, allow_qualname: bool) -> PyResult<Ob
             obj.repr_string()
         ))
     };
-    if !allow_qualname {
+    let text = name.str_utf8()?;
+    if !allow_qualname || !text.contains(&b'.') {
         return obj.getattr_opt(name)?.ok_or_else(not_found);
     }
-    let py = crate::ffi::gil();
-    let parts: Vec<String> = name.as_any(py).call_method1("split", (".",))?.extract()?;
-    if parts.iter().any(|p| p == "<locals>") {
+    if text.split(|&b| b == b'.').any(|part| part == b"<locals>") {
         return Err(crate::errors::new_fmt::<PyAttributeError>(format_args!(
             "Can't get local attribute {} on {}",
             name.repr_string(),
@@ -88,8 +87,10 @@ pub fn get_attribute(obj: &Obj, name: &Obj, allow_qualname: bool) -> PyResult<Ob
         )));
     }
     let mut current = obj.clone();
-    for part in parts {
-        match current.getattr_opt(&ffi::new_str(&part)?)? {
+    for part in text.split(|&b| b == b'.') {
+        // Each part of valid UTF-8 split at an ASCII byte is valid UTF-8.
+        let part = std::str::from_utf8(part).map_err(|_| not_found())?;
+        match current.getattr_opt(&ffi::new_str(part)?)? {
             Some(next) => current = next,
             None => return Err(not_found()),
         }

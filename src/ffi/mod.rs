@@ -30,6 +30,18 @@ use pyo3::ffi::PyObject;
 const CALLING: &str = " while calling a Python object";
 use crate::alloc;
 
+/// `builtins.getattr` and a sentinel no attribute can be, for [`Obj::getattr_if_present`].
+fn quiet_getattr() -> PyResult<&'static (Obj, Obj)> {
+    static QUIET: once_cell::sync::OnceCell<(Obj, Obj)> = once_cell::sync::OnceCell::new();
+    QUIET.get_or_try_init(|| {
+        let builtins = import(crate::interned!("builtins"))?;
+        let getattr = builtins.getattr(crate::interned!("getattr"))?;
+        let object = types::object().as_obj();
+        let missing = object.call0()?;
+        Ok((getattr, missing))
+    })
+}
+
 /// An owned (strong) reference to a Python object. Dropping it releases the reference; the GIL must
 /// be held, which every holder guarantees by only living inside calls from Python.
 #[repr(transparent)]
@@ -138,6 +150,20 @@ impl Obj {
             return Err(err);
         }
         Ok(Some(Obj(unsafe { NonNull::new_unchecked(ptr) })))
+    }
+
+    /// Like [`Obj::getattr_opt`], but an absent attribute raises no exception on the way (the
+    /// builtin `getattr` with a default looks it up quietly): for attributes usually absent, where
+    /// raising and clearing `AttributeError` would cost more than the lookup.
+    pub fn getattr_if_present(&self, name: &Obj) -> PyResult<Option<Obj>> {
+        let (getattr, missing) = quiet_getattr()?;
+        let found = Obj::from_owned(shutdown::call_three(
+            getattr.as_ptr(),
+            self.as_ptr(),
+            name.as_ptr(),
+            missing.as_ptr(),
+        ))?;
+        Ok(if found.is(missing) { None } else { Some(found) })
     }
 
     pub fn setattr(&self, name: &Obj, value: &Obj) -> PyResult<()> {

@@ -64,3 +64,26 @@ pub fn call_two(callable: *mut PyObject, a: *mut PyObject, b: *mut PyObject) -> 
     std::mem::forget(guard);
     result
 }
+
+/// `PyObject_CallFunctionObjArgs(callable, a, b, c, NULL)`.
+#[inline]
+pub fn call_three(
+    callable: *mut PyObject,
+    a: *mut PyObject,
+    b: *mut PyObject,
+    c: *mut PyObject,
+) -> *mut PyObject {
+    let guard = ParkIfUnwound;
+    // SAFETY: live objects, NULL-terminated argument list.
+    let result = unsafe {
+        raw::PyObject_CallFunctionObjArgs_may_unwind(
+            callable,
+            a,
+            b,
+            c,
+            std::ptr::null_mut::<PyObject>(),
+        )
+    };
+    std::mem::forget(guard);
+    result
+}

@@ -319,7 +319,7 @@ impl Pickler {
         let pers = if ffi::version::running() >= (3, 13) {
             None
         } else {
-            me.getattr_opt(&g.names.persistent_id)?
+            me.getattr_if_present(&g.names.persistent_id)?
         };
         let (pers_func, is_method) = match pers {
             None => (None, false),
@@ -341,7 +341,7 @@ impl Pickler {
             st.pers_func = pers_func;
             st.pers_func_is_method = is_method;
         }
-        let table = me.getattr_opt(&g.names.dispatch_table)?;
+        let table = me.getattr_if_present(&g.names.dispatch_table)?;
         this.dispatch_table.set(table);
         Ok(())
     }
@@ -389,7 +389,7 @@ impl Pickler {
         let mut saver = Saver::new(settings, out, &this.memo, Some(&this.fast), hooks);
         saver.fast_state = fast_state;
         let result = me
-            .getattr_opt(&globals().names.reducer_override)
+            .getattr_if_present(&globals().names.reducer_override)
             .and_then(|ro| {
                 saver.hooks.reducer_override = ro;
                 saver.dump(&Obj::of(obj))?;

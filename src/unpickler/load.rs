@@ -747,7 +747,10 @@ impl<'a, S: Source> Loader<'a, S> {
         };
         match lookup {
             SetstateLookup::Generic => {
-                return Ok((inst.getattr_opt(crate::interned!("__setstate__"))?, None))
+                return Ok((
+                    inst.getattr_if_present(crate::interned!("__setstate__"))?,
+                    None,
+                ))
             }
             SetstateLookup::Absent => return Ok((None, None)),
             SetstateLookup::InstanceDict => {}
@@ -765,7 +768,7 @@ impl<'a, S: Source> Loader<'a, S> {
         if args.len()? == 0
             && cls.is_type()
             && cls
-                .getattr_opt(crate::interned!("__getinitargs__"))?
+                .getattr_if_present(crate::interned!("__getinitargs__"))?
                 .is_none()
         {
             let new = cls.getattr(crate::interned!("__new__"))?;

@@ -338,10 +338,9 @@ impl Unpickler {
             this.leftover.borrow_mut().clear();
         }
         // A subclass's `persistent_load` method (or a class attribute) wins, as in `_pickle`.
-        let hook = match slf.getattr("persistent_load") {
-            Ok(h) => Some(Hook::from_attr(&Obj::of(slf), Obj::of(h))?),
-            Err(e) if e.is_instance::<PyAttributeError>(slf.py()) => None,
-            Err(e) => return Err(e),
+        let hook = match Obj::of(slf).getattr_if_present(crate::interned!("persistent_load"))? {
+            Some(h) => Some(Hook::from_attr(&Obj::of(slf), h)?),
+            None => None,
         };
         *cell.borrow().persistent_load.borrow_mut() = hook;
         Ok(())

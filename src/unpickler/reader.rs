@@ -141,14 +141,25 @@ impl Source for BytesSource {
 /// The bytes the file source currently works from.
 enum Window {
     Empty,
+    /// An exact `bytes` object (what files return): its content, without a buffer view.
+    Bytes(Obj),
     View(BufferView),
     Owned(Vec<u8>),
 }
 
 impl Window {
+    /// The window over what a file method returned.
+    fn of(data: &Obj) -> PyResult<Window> {
+        if data.is_exact_type(crate::ffi::types::bytes()) {
+            return Ok(Window::Bytes(data.clone()));
+        }
+        Ok(Window::View(BufferView::contiguous(data)?))
+    }
+
     fn as_slice(&self) -> &[u8] {
         match self {
             Window::Empty => &[],
+            Window::Bytes(b) => b.bytes_data(),
             Window::View(v) => v.as_slice(),
             Window::Owned(v) => v,
         }
@@ -167,8 +178,8 @@ pub struct FileMethods {
 impl FileMethods {
     /// Looks up `read`/`readline` (required) and `readinto`/`peek` (optional) like `_pickle` does.
     pub fn of(file: &Obj) -> PyResult<FileMethods> {
-        let peek = file.getattr_opt(crate::interned!("peek"))?;
-        let readinto = file.getattr_opt(crate::interned!("readinto"))?;
+        let peek = file.getattr_if_present(crate::interned!("peek"))?;
+        let readinto = file.getattr_if_present(crate::interned!("readinto"))?;
         let read = file.getattr_opt(crate::interned!("read"))?;
         let readline = file.getattr_opt(crate::interned!("readline"))?;
         match (read, readline) {
@@ -248,7 +259,7 @@ impl FileSource {
     fn skip_consumed(&mut self) -> PyResult<()> {
         if self.pos > self.consumed_in_file {
             let n = self.pos - self.consumed_in_file;
-            self.methods.read.call1(&new_int(n as i64)?)?;
+            self.methods.read.call_one(&new_int(n as i64)?)?;
             self.consumed_in_file = self.pos;
         }
         Ok(())
@@ -266,9 +277,9 @@ impl FileSource {
         self.skip_consumed()?;
         if n < PREFETCH {
             if let Some(peek) = self.methods.peek.clone() {
-                match peek.call1(&new_int(PREFETCH as i64)?) {
+                match peek.call_one(&new_int(PREFETCH as i64)?) {
                     Ok(data) => {
-                        self.set_window(Window::View(BufferView::contiguous(&data)?), true);
+                        self.set_window(Window::of(&data)?, true);
                         if self.available() >= n {
                             return Ok(n);
                         }
@@ -284,8 +295,8 @@ impl FileSource {
             }
         }
         let window = if n <= CHUNK {
-            let data = self.methods.read.call1(&new_int(n as i64)?)?;
-            Window::View(BufferView::contiguous(&data)?)
+            let data = self.methods.read.call_one(&new_int(n as i64)?)?;
+            Window::of(&data)?
         } else {
             Window::Owned(self.read_chunked(n)?)
         };
@@ -396,7 +407,7 @@ impl Source for FileSource {
         }
         self.skip_consumed()?;
         let line = self.methods.readline.call0()?;
-        self.set_window(Window::View(BufferView::contiguous(&line)?), false);
+        self.set_window(Window::of(&line)?, false);
         let data = self.window.as_slice();
         if data.last() != Some(&b'\n') {
             return Err(truncated());

@@ -437,11 +437,15 @@ def _unpickler_class(c_unpickler):
                 if head == PROTO5:
                     rs = _pickle5_rs()
                     if rs is not None:
-                        reader = reader_class(rs)(source, **self._p5_options)
-                        reader.memo = c_memo.__get__(self).copy()
-                        self._p5_reader = reader
-                        return self._p5_load(reader)
+                        return self._p5_load(self._p5_start(rs))
             return c_load(self)
+
+        def _p5_start(self, rs):
+            """pickle5_rs's unpickler over the file, with the memo so far: it reads from now on."""
+            reader = reader_class(rs)(self._p5_source, **self._p5_options)
+            reader.memo = c_memo.__get__(self).copy()
+            self._p5_reader = reader
+            return reader
 
         def _p5_load(self, reader):
             try:
@@ -491,8 +495,15 @@ def _unpickler_class(c_unpickler):
             except TypeError:
                 if type(value).__name__ != "UnpicklerMemoProxy":
                     raise
-                # The other implementation's proxy: its contents, as a dict.
-                self.memo = value.copy()
+                if reader is not None:  # _pickle's proxy: its contents, as a dict
+                    reader.memo = value.copy()
+                elif getattr(self, "_p5_source", None) is not None and _pickle5_rs() is not None:
+                    # pickle5_rs's proxy (another extended unpickler's memo, after protocol 5):
+                    # pickle5_rs's side takes it and reads from now on. (_pickle's own setter
+                    # drops a dict's contents on 3.6/3.7, so it cannot take a copy.)
+                    self._p5_start(_pickle5_rs()).memo = value
+                else:
+                    raise
 
         @memo.deleter
         def memo(self):

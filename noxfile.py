@@ -15,6 +15,7 @@ wheel instead of building one.
 """
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -369,9 +370,45 @@ def _alias_traces(site_packages):
     return names, sorted(path.name for path in site_packages.glob("__pycache__/_pickle5_rs_alias.*"))
 
 
+def _junit_counts(report):
+    root = ElementTree.parse(str(report)).getroot()
+    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+    counts = {key: sum(int(suite.get(key, 0)) for suite in suites)
+              for key in ("tests", "failures", "errors", "skipped")}
+    return {
+        "passed": counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"],
+        "skipped": counts["skipped"],
+        "failed": counts["failures"] + counts["errors"],
+    }
+
+
+def _joblib_runs(session, scratch, site_packages, label):
+    """tests/integration/joblib_workload.py's results, and the counts of joblib's own
+    joblib/test/test_parallel.py (shipped in its wheel; the whole module, 3-4 minutes here)."""
+    session.chdir(scratch)
+    out = session.run("python", str(INTEGRATION_TESTS / "joblib_workload.py"), silent=True,
+                      env={"PYTHONPATH": None, "TMPDIR": SYSTEM_TMP})
+    report = json.loads(out.strip().splitlines()[-1])
+    session.log(f"joblib workload, {label}: pickle5 = {report.pop('parent_pickle5')} "
+                f"(workers: {report.pop('worker_pickle5')})")
+    junit = scratch / "joblib-test_parallel.xml"
+    test_file = site_packages / "joblib" / "test" / "test_parallel.py"
+    session.run(
+        "python", "-m", "pytest", str(test_file), "-q", "-p", "no:cacheprovider", "-rs",
+        "--rootdir", str(scratch), f"--junitxml={junit}",
+        env={"PYTHONPATH": None, "TMPDIR": SYSTEM_TMP},
+        success_codes=[0, 1],  # failures are compared, not fatal: they must be the same
+    )
+    counts = _junit_counts(junit)
+    session.log(f"joblib's test_parallel.py, {label}: "
+                f"{counts['passed']} passed, {counts['skipped']} skipped, {counts['failed']} failed")
+    return {"workload": report, "test_parallel": counts}
+
+
 @nox.session(python=INTEGRATION_PYTHONS, venv_backend="venv")
 def integration(session):
-    """pickle5_rs as pickle5 (no C backport): cloudpickle's test suite, numpy, dask.distributed."""
+    """pickle5_rs as pickle5 (no C backport): cloudpickle's test suite, numpy, dask.distributed,
+    joblib (loky), and the stdlib's readers at protocol 5."""
     scratch = Path(session.create_tmp()).resolve()
     sdist = _cloudpickle_sources(session, scratch)
     _integration_venv(session, sdist)
@@ -382,6 +419,8 @@ def integration(session):
     site_packages = _site_packages(session)
     session.run("python", "-m", "pickle5_rs.alias", "remove", silent=True)  # a reused venv
     before = _alias_traces(site_packages)
+    # joblib with no pickle5 at all: what it must give with the alias too.
+    joblib_without = _joblib_runs(session, scratch, site_packages, "no pickle5")
     session.run("python", "-m", "pickle5_rs.alias", "install")
     session.run("python", "-c", ALIAS_CHECK)
 
@@ -399,6 +438,13 @@ def integration(session):
         # A short TMPDIR: multiprocessing's forkserver socket lives there (AF_UNIX paths are short).
         env={"PICKLE5_RS_REFERENCE_PATH": str(reference), "PYTHONPATH": None, "TMPDIR": SYSTEM_TMP},
     )
+
+    joblib_with = _joblib_runs(session, scratch, site_packages, "pickle5_rs alias")
+    for key in ("workload", "test_parallel"):
+        if joblib_with[key] != joblib_without[key]:
+            session.error(f"joblib {key} differs with the alias: {joblib_with[key]} "
+                          f"(no pickle5: {joblib_without[key]})")
+    session.log("joblib: the same results and test_parallel counts as with no pickle5")
 
     session.run("python", "-m", "pickle5_rs.alias", "remove")
     after = _alias_traces(site_packages)

@@ -9,7 +9,7 @@ and joblib.
 
 The stdlib readers that the alias extends (pickle.load, pickle.loads, pickle.Unpickler) are tested
 here too: in children for what a process sees, in this process on readers made with
-``_alias_finder._readers`` (the global ``pickle`` module is not touched), and against the
+``_stdlib_read._readers`` (the global ``pickle`` module is not touched), and against the
 interpreter's own test.test_pickle (tests/stdlib_read_suite.py, in a child).
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 import pickle5_rs
-from pickle5_rs import _alias_finder, alias
+from pickle5_rs import _alias_finder, _stdlib_read, alias
 
 OLD_PYTHON = sys.version_info < (3, 8)
 needs_old_python = pytest.mark.skipif(not OLD_PYTHON, reason="the alias only acts on Python 3.6/3.7")
@@ -89,7 +89,8 @@ def test_nothing_to_do_on_38_plus(tmp_path):
     assert alias.enable() is False
     assert not any(getattr(finder, _alias_finder.MARKER, False) for finder in sys.meta_path)
     assert not any(getattr(finder, _alias_finder.READ_MARKER, False) for finder in sys.meta_path)
-    assert _alias_finder.patch_pickle(pickle) is False and not _alias_finder.stdlib_reads_protocol_5()
+    assert _alias_finder.extend_pickle(pickle) is False and _stdlib_read.patch_pickle(pickle) is False
+    assert not _alias_finder.stdlib_reads_protocol_5()
     assert "no alias is needed" in run_cli("install", "--site-dir", str(tmp_path))
     assert listing(tmp_path) == []
 
@@ -244,7 +245,8 @@ def test_stdlib_reads_protocol_5_from_its_import_on(dirs):
         textwrap.dedent(
             """
         import pickle, io
-        print("pickle5_rs" in sys.modules, pickle.Unpickler.__module__, pickle.loads.__module__)
+        print("pickle5_rs" in sys.modules, "_pickle5_rs_stdlib_read" in sys.modules)
+        print(pickle.Unpickler.__module__, pickle.loads.__module__)
         # Protocols 0-4 do not even import pickle5_rs.
         for proto in range(5):
             data = pickle.dumps([proto], proto)
@@ -257,7 +259,7 @@ def test_stdlib_reads_protocol_5_from_its_import_on(dirs):
         + 'print("pickle5_rs" in sys.modules, pickle._Unpickler.__module__, pickle._loads.__module__)\n',
     )
     assert out == (
-        "False pickle pickle\nFalse\n4 True True\n"
+        "False True\npickle pickle\nFalse\n4 True True\n"
         "[1, b'ab', bytearray(b'cd')] [1, b'ab', bytearray(b'cd')] [1, b'ab', bytearray(b'cd')]\n"
         "True pickle pickle\n"
     )
@@ -380,7 +382,7 @@ def readers():
         pytest.skip("the alias only acts on Python 3.6/3.7")
     import _pickle
 
-    load, loads, unpickler = _alias_finder._readers(_pickle)
+    load, loads, unpickler = _stdlib_read._readers(_pickle)
     return {"load": load, "loads": loads, "Unpickler": unpickler}
 
 

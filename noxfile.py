@@ -382,9 +382,17 @@ def _junit_counts(report):
     }
 
 
+# Left out of joblib's test_parallel.py: with a threading parent, these two record the other thread's
+# warnings now and then ("warning handling is not thread safe", says the test), and on this
+# 2-core machine under load they fail about half the time with or without pickle5 (measured on 3.6:
+# 4 of 8 runs with the alias, 3 of 8 with no pickle5), which no count comparison survives.
+JOBLIB_RACY_TESTS = "test_nested_parallel_warnings and threading"
+
+
 def _joblib_runs(session, scratch, site_packages, label):
     """tests/integration/joblib_workload.py's results, and the counts of joblib's own
-    joblib/test/test_parallel.py (shipped in its wheel; the whole module, 3-4 minutes here)."""
+    joblib/test/test_parallel.py (shipped in its wheel; the whole module but JOBLIB_RACY_TESTS,
+    3-5 minutes here)."""
     session.chdir(scratch)
     out = session.run("python", str(INTEGRATION_TESTS / "joblib_workload.py"), silent=True,
                       env={"PYTHONPATH": None, "TMPDIR": SYSTEM_TMP})
@@ -395,7 +403,7 @@ def _joblib_runs(session, scratch, site_packages, label):
     test_file = site_packages / "joblib" / "test" / "test_parallel.py"
     session.run(
         "python", "-m", "pytest", str(test_file), "-q", "-p", "no:cacheprovider", "-rs",
-        "--rootdir", str(scratch), f"--junitxml={junit}",
+        "--rootdir", str(scratch), f"--junitxml={junit}", "-k", f"not ({JOBLIB_RACY_TESTS})",
         env={"PYTHONPATH": None, "TMPDIR": SYSTEM_TMP},
         success_codes=[0, 1],  # failures are compared, not fatal: they must be the same
     )

@@ -1,5 +1,6 @@
 """The installed alias: what cloudpickle, numpy and distributed import as `pickle5`, here and in
-every kind of child process, and that start-up stays light."""
+every kind of child process, that the stdlib's readers read protocol 5 in each of them, and that
+start-up stays light."""
 
 import concurrent.futures
 import multiprocessing
@@ -24,9 +25,13 @@ def pickle5_in_this_process():
 
     import pickle5
 
+    import pickle
+
     return {
         "pid": os.getpid(),
         "pickle5": served_by_pickle5_rs(pickle5) and pickle5.Pickler is pickle5_rs.Pickler,
+        "stdlib_reads_5": pickle.loads(pickle5.dumps(b"x", protocol=5)) == b"x"
+        and pickle.HIGHEST_PROTOCOL == 4,
         "cloudpickle": cloudpickle.compat.pickle is pickle5
         and cloudpickle.compat.Pickler is pickle5_rs.Pickler,
         "numpy": numpy.compat.pickle is pickle5,
@@ -34,7 +39,13 @@ def pickle5_in_this_process():
     }
 
 
-EVERYTHING = {"pickle5": True, "cloudpickle": True, "numpy": True, "distributed": True}
+EVERYTHING = {
+    "pickle5": True,
+    "stdlib_reads_5": True,
+    "cloudpickle": True,
+    "numpy": True,
+    "distributed": True,
+}
 
 
 def check(report):
@@ -53,6 +64,11 @@ def test_start_up_imports_only_the_finder():
         universal_newlines=True,
     )
     assert out == "['_pickle5_rs_alias']\n"
+    out = subprocess.check_output(
+        [sys.executable, "-c", "import sys, pickle; print('pickle5_rs' in sys.modules)"],
+        universal_newlines=True,
+    )
+    assert out == "False\n"  # importing pickle does not load pickle5_rs either
 
 
 def test_subprocess():
@@ -96,16 +112,15 @@ def run_loky(**env):
 
 
 def test_loky_worker():
-    # With loky's default pickler (cloudpickle) no worker starts: see the next test.
     result = run_loky(LOKY_PICKLER="pickle")
     assert result.returncode == 0, result.stderr
     assert check(eval(result.stdout)) != os.getpid()
 
 
-def test_loky_worker_with_cloudpickle_fails_as_with_the_c_backport():
-    # A known limitation of loky on 3.6/3.7 with any pickle5, the C backport too (joblib#1186): loky
-    # sends a worker its start-up data with cloudpickle, which then uses protocol 5, and the worker
-    # reads it with the stdlib's pickle, which stops at protocol 4.
+def test_loky_worker_with_cloudpickle():
+    # loky sends a worker its start-up data with cloudpickle, at protocol 5 now, and the worker reads
+    # it with the stdlib's pickle.load: the alias lets that read protocol 5 (with the C backport
+    # alone, or with the alias installed --no-stdlib-read, no worker starts: joblib#1186).
     result = run_loky()
-    assert result.returncode != 0
-    assert "ValueError: unsupported pickle protocol: 5" in result.stdout + result.stderr
+    assert result.returncode == 0, result.stderr
+    assert check(eval(result.stdout)) != os.getpid()

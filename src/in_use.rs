@@ -2,9 +2,9 @@
 //! change the instance's live state (memo, settings), as in C; another thread that tries to use or
 //! change the instance meanwhile gets `RuntimeError` instead of interleaving with it.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
-use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::PyResult;
 
 thread_local! {
@@ -46,6 +46,21 @@ impl InUse {
                 what
             ))),
         }
+    }
+}
+
+impl InUse {
+    /// Puts `new` in `cell` (an instance's memo), refused while another thread runs the instance;
+    /// the old value is released after the borrow ends, as releasing may run Python code.
+    pub fn replace<T>(&self, what: &str, cell: &RefCell<T>, new: T) -> PyResult<()> {
+        self.check(what)?;
+        let mut current = cell
+            .try_borrow_mut()
+            .map_err(|_| PyValueError::new_err(format!("{} memo is in use", what)))?;
+        let old = std::mem::replace(&mut *current, new);
+        drop(current);
+        drop(old);
+        Ok(())
     }
 }
 

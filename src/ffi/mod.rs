@@ -157,11 +157,9 @@ impl Obj {
     /// raising and clearing `AttributeError` would cost more than the lookup.
     pub fn getattr_if_present(&self, name: &Obj) -> PyResult<Option<Obj>> {
         let (getattr, missing) = quiet_getattr()?;
-        let found = Obj::from_owned(shutdown::call_three(
+        let found = Obj::from_owned(shutdown::call_args(
             getattr.as_ptr(),
-            self.as_ptr(),
-            name.as_ptr(),
-            missing.as_ptr(),
+            &[self.as_ptr(), name.as_ptr(), missing.as_ptr()],
         ))?;
         Ok(if found.is(missing) { None } else { Some(found) })
     }

@@ -324,17 +324,16 @@ impl Obj {
     #[inline]
     pub fn call_one(&self, arg: &Obj) -> PyResult<Obj> {
         super::stack::check(super::CALLING)?;
-        Obj::from_owned(super::shutdown::call_one(self.as_ptr(), arg.as_ptr()))
+        Obj::from_owned(super::shutdown::call_args(self.as_ptr(), &[arg.as_ptr()]))
     }
 
     /// `self(a, b)` likewise.
     #[inline]
     pub fn call_two(&self, a: &Obj, b: &Obj) -> PyResult<Obj> {
         super::stack::check(super::CALLING)?;
-        Obj::from_owned(super::shutdown::call_two(
+        Obj::from_owned(super::shutdown::call_args(
             self.as_ptr(),
-            a.as_ptr(),
-            b.as_ptr(),
+            &[a.as_ptr(), b.as_ptr()],
         ))
     }
 }

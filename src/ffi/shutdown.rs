@@ -26,64 +26,39 @@ impl Drop for ParkIfUnwound {
     }
 }
 
+/// Runs a call into Python with the guard alive (see the module notes).
+#[inline(always)]
+fn parked_if_unwound(call: impl FnOnce() -> *mut PyObject) -> *mut PyObject {
+    let guard = ParkIfUnwound;
+    let result = call();
+    std::mem::forget(guard);
+    result
+}
+
 /// `PyObject_Call`.
 #[inline]
 pub fn call(callable: *mut PyObject, args: *mut PyObject, kwargs: *mut PyObject) -> *mut PyObject {
-    let guard = ParkIfUnwound;
     // SAFETY: the caller passes live objects (and a tuple / dict or NULL), as for `PyObject_Call`.
-    let result = unsafe { raw::PyObject_Call_may_unwind(callable, args, kwargs) };
-    std::mem::forget(guard);
-    result
+    parked_if_unwound(|| unsafe { raw::PyObject_Call_may_unwind(callable, args, kwargs) })
 }
 
-/// `PyObject_CallFunctionObjArgs(callable, a, NULL)`.
+/// `callable(*args)` for one to three positional arguments (`PyObject_CallFunctionObjArgs`).
 #[inline]
-pub fn call_one(callable: *mut PyObject, a: *mut PyObject) -> *mut PyObject {
-    let guard = ParkIfUnwound;
+pub fn call_args(callable: *mut PyObject, args: &[*mut PyObject]) -> *mut PyObject {
+    let end = std::ptr::null_mut::<PyObject>();
     // SAFETY: live objects, NULL-terminated argument list.
-    let result = unsafe {
-        raw::PyObject_CallFunctionObjArgs_may_unwind(callable, a, std::ptr::null_mut::<PyObject>())
-    };
-    std::mem::forget(guard);
-    result
-}
-
-/// `PyObject_CallFunctionObjArgs(callable, a, b, NULL)`.
-#[inline]
-pub fn call_two(callable: *mut PyObject, a: *mut PyObject, b: *mut PyObject) -> *mut PyObject {
-    let guard = ParkIfUnwound;
-    // SAFETY: live objects, NULL-terminated argument list.
-    let result = unsafe {
-        raw::PyObject_CallFunctionObjArgs_may_unwind(
-            callable,
-            a,
-            b,
-            std::ptr::null_mut::<PyObject>(),
-        )
-    };
-    std::mem::forget(guard);
-    result
-}
-
-/// `PyObject_CallFunctionObjArgs(callable, a, b, c, NULL)`.
-#[inline]
-pub fn call_three(
-    callable: *mut PyObject,
-    a: *mut PyObject,
-    b: *mut PyObject,
-    c: *mut PyObject,
-) -> *mut PyObject {
-    let guard = ParkIfUnwound;
-    // SAFETY: live objects, NULL-terminated argument list.
-    let result = unsafe {
-        raw::PyObject_CallFunctionObjArgs_may_unwind(
-            callable,
-            a,
-            b,
-            c,
-            std::ptr::null_mut::<PyObject>(),
-        )
-    };
-    std::mem::forget(guard);
-    result
+    parked_if_unwound(|| unsafe {
+        match *args {
+            [a] => raw::PyObject_CallFunctionObjArgs_may_unwind(callable, a, end),
+            [a, b] => raw::PyObject_CallFunctionObjArgs_may_unwind(callable, a, b, end),
+            [a, b, c] => raw::PyObject_CallFunctionObjArgs_may_unwind(callable, a, b, c, end),
+            _ => {
+                pyo3::ffi::PyErr_SetString(
+                    pyo3::ffi::PyExc_SystemError,
+                    c"call_args takes one to three arguments".as_ptr(),
+                );
+                end
+            }
+        }
+    })
 }

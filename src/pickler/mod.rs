@@ -248,15 +248,7 @@ impl Pickler {
     /// Puts `memo` in place; the old entries are released after the borrow ends, as releasing
     /// them may run Python code that looks at the memo.
     fn replace_memo(&self, memo: Memo) -> PyResult<()> {
-        self.in_use.check("Pickler")?;
-        let mut current = self
-            .memo
-            .try_borrow_mut()
-            .map_err(|_| PyValueError::new_err("Pickler memo is in use"))?;
-        let old = std::mem::replace(&mut *current, memo);
-        drop(current);
-        drop(old);
-        Ok(())
+        self.in_use.replace("Pickler", &self.memo, memo)
     }
 
     fn state(&self) -> PyResult<std::cell::RefMut<'_, PicklerState>> {

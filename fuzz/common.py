@@ -158,6 +158,32 @@ class WeirdNew:
         return object.__new__(cls)
 
 
+class Reader:
+    """Consumes the fuzz input; past its end every read is zero."""
+
+    def __init__(self, data):
+        self.data = data
+        self.pos = 0
+
+    def byte(self):
+        if self.pos >= len(self.data):
+            return 0
+        self.pos += 1
+        return self.data[self.pos - 1]
+
+    def int(self, nbytes):
+        chunk = self.bytes(nbytes)
+        return int.from_bytes(chunk, "little", signed=True)
+
+    def bytes(self, n):
+        chunk = self.data[self.pos:self.pos + n]
+        self.pos += len(chunk)
+        return chunk
+
+    def left(self):
+        return len(self.data) - self.pos
+
+
 def make_thing(*args):
     """A REDUCE callable with odd results."""
     if len(args) == 1:

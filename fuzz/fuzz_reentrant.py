@@ -41,7 +41,7 @@ import sys
 import threading
 
 import common
-from common import Finding, HookError, check_exception
+from common import Finding, HookError, Reader, check_exception
 
 # Configuration tables, indexed by input bytes.
 LIMITS = (3000, 3000, 3000, 200, 1000, 10 ** 4, 10 ** 5, 10 ** 6, 10 ** 6)
@@ -74,25 +74,6 @@ UNCOMPARABLE = frozenset((SAME, CLEAR_MEMO, SET_MEMO, FAST, REINIT, SWAP_CLASS, 
 
 OTHER_ERRORS = (ValueError, TypeError, RecursionError, KeyError, MemoryError, StopIteration,
                 EOFError, AttributeError)
-
-
-class Reader:
-    """Consumes the fuzz input; past its end every read is zero."""
-
-    def __init__(self, data):
-        self.data = data
-        self.pos = 0
-
-    def byte(self):
-        if self.pos >= len(self.data):
-            return 0
-        self.pos += 1
-        return self.data[self.pos - 1]
-
-    def bytes(self, n):
-        chunk = self.data[self.pos:self.pos + n]
-        self.pos += len(chunk)
-        return chunk
 
 
 # --- the running case ------------------------------------------------------------------------

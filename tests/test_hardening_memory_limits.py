@@ -82,6 +82,10 @@ def test_the_cap_leaves_room_for_small_work():
         "assert s.TARGET.loads(s.TARGET.dumps([None] * 100000, protocol=0)) == [None] * 100000\n"
         "print('fine')\n" % HERE
     )
+    _assert_child_prints_fine(code)
+
+
+def _assert_child_prints_fine(code):
     proc = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, timeout=120,
                           env=dict(os.environ, PYTHONPATH=os.pathsep.join(
@@ -122,9 +126,4 @@ def test_memory_error_leaves_the_module_usable():
         "assert m.loads(m.dumps(text, protocol=0)) == text\n"
         "print('fine')\n" % HERE
     )
-    proc = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, timeout=120,
-                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(
-                              [HERE] + [p for p in sys.path if p])))
-    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
-    assert proc.stdout.decode().strip() == "fine"
+    _assert_child_prints_fine(code)

@@ -123,7 +123,8 @@ def _given_or_built_wheel(session):
             sys.executable, "-m", "maturin", "build", "--release",
             "--zig", "--compatibility", "manylinux2014", "--interpreter", sys.executable,
             "--manifest-path", str(ROOT / "Cargo.toml"), "--out", str(DIST),
-            env={"VIRTUAL_ENV": None, "CARGO_ZIGBUILD_PYTHON_PATH": sys.executable},
+            env={"VIRTUAL_ENV": None, "CARGO_ZIGBUILD_PYTHON_PATH": sys.executable,
+                 "RUSTFLAGS": _link_system_unwinder(session)},
             external=True,
         )
         wheels = sorted(DIST.glob("pickle5_rs-*.whl"))
@@ -134,6 +135,26 @@ def _given_or_built_wheel(session):
     if WHEEL_TAG not in wheel.name:
         session.error(f"{wheel.name} does not carry the tag {WHEEL_TAG[1:]}")
     return wheel
+
+
+def _link_system_unwinder(session):
+    """RUSTFLAGS that link the extension to the system's libgcc_s.so.1 (a manylinux2014 library).
+
+    zig (cargo-zigbuild) otherwise links a private static libunwind, which cannot unwind the
+    `pthread_exit` CPython < 3.14 ends daemon threads with at interpreter exit: the process then
+    crashes instead of exiting (docs/design.md). Only libgcc_s goes on the search path, from a
+    directory of its own, so nothing else of the build machine's libraries can be linked.
+    """
+    candidates = [Path("/lib/x86_64-linux-gnu/libgcc_s.so.1"), Path("/usr/lib64/libgcc_s.so.1"),
+                  Path("/lib64/libgcc_s.so.1"), Path("/usr/lib/x86_64-linux-gnu/libgcc_s.so.1")]
+    found = next((c for c in candidates if c.is_file()), None)
+    if found is None:
+        session.error("libgcc_s.so.1 not found (looked in %s)" % ", ".join(map(str, candidates)))
+    private = ROOT / "target" / "system-unwinder"
+    private.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(found, private / "libgcc_s.so.1")
+    flags = os.environ.get("RUSTFLAGS", "")
+    return f"{flags} -C link-arg=-L{private} -C link-arg=-l:libgcc_s.so.1".strip()
 
 
 def _install(session, *requirements):

@@ -81,17 +81,17 @@ fn self_check() -> PyResult<bool> {
     ];
     for text in SAMPLES {
         let value = super::int_from_text(text, 16)?;
-        let hex = Obj::from_owned(unsafe { ffi::PyNumber_ToBase(value.as_ptr(), 16) })?;
-        let expected = bigint::pickle_bytes_from_hex(hex.str_utf8()?);
+        let expected = super::pickling::int_to_pickle_bytes_by_text(&value)?;
         let read =
             digits(&value).and_then(|(d, negative)| bigint::pickle_bytes_from_digits(d, negative));
-        if read.is_none() || read != expected {
+        if read.as_ref() != Some(&expected) {
             return Ok(false);
         }
-        let built = match expected.as_deref().map(int_from_signed_le) {
-            Some(Some(built)) => Obj::from_owned(built)?,
-            _ => return Ok(false),
+        let built = match int_from_signed_le(&expected) {
+            Some(built) => Obj::from_owned(built)?,
+            None => return Ok(false),
         };
+        // SAFETY: two live objects; the result is 1, 0 or -1 (error).
         let same =
             unsafe { ffi::PyObject_RichCompareBool(built.as_ptr(), value.as_ptr(), ffi::Py_EQ) };
         if same != 1 {
@@ -136,6 +136,7 @@ pub fn int_from_signed_le(data: &[u8]) -> Option<*mut ffi::PyObject> {
     if let Some((magnitude, negative)) = bigint::small_magnitude(data) {
         if magnitude < 1 << 62 {
             let value = magnitude as i64;
+            // SAFETY: plain conversion; a new reference or NULL with an exception set.
             return Some(unsafe {
                 ffi::PyLong_FromLongLong(if negative { -value } else { value })
             });
@@ -148,12 +149,14 @@ pub fn int_from_signed_le(data: &[u8]) -> Option<*mut ffi::PyObject> {
     let made = bigint::with_magnitude(data, |magnitude, negative| {
         let count = bigint::digit_count(magnitude.len(), magnitude.last().copied().unwrap_or(0));
         if count == 0 {
+            // SAFETY: plain conversion; a new reference or NULL with an exception set.
             return unsafe { ffi::PyLong_FromLong(0) };
         }
         new_int_with(count, negative, layout, |slots| {
             bigint::fill_digits(magnitude, slots)
         })
     });
+    // SAFETY: `PyErr_NoMemory` sets MemoryError and returns NULL, the failure this function reports.
     Some(made.unwrap_or_else(|| unsafe { ffi::PyErr_NoMemory() }))
 }
 
@@ -168,6 +171,7 @@ fn new_int_with(
     fill: impl FnOnce(&mut [u32]),
 ) -> *mut ffi::PyObject {
     let int_type = super::types::int().0;
+    // SAFETY: `int` is a ready type; the result is a new reference or NULL.
     let fresh = unsafe { ffi::PyType_GenericAlloc(int_type, count as ffi::Py_ssize_t) };
     if fresh.is_null() {
         return fresh;

@@ -366,6 +366,8 @@ impl Obj {
     /// Items of a tuple (exact or subclass), as new references.
     /// The two items of an exact or subclassed tuple of length 2; None for anything else.
     pub fn tuple_pair(&self) -> Option<(Obj, Obj)> {
+        // SAFETY: `self` is a live tuple (checked first); indices 0 and 1 exist, borrowed items
+        // are turned into new references at once.
         if !self.is_tuple() || unsafe { ffi::PyTuple_Size(self.as_ptr()) } != 2 {
             return None;
         }

@@ -378,9 +378,14 @@ pub fn int_to_pickle_bytes(value: &Obj) -> PyResult<Vec<u8>> {
         return crate::bigint::pickle_bytes_from_digits(digits, negative)
             .ok_or_else(|| pyo3::exceptions::PyMemoryError::new_err(()));
     }
+    int_to_pickle_bytes_by_text(value)
+}
+
+/// The same through `hex(value)` text: the API path, and what the layout is checked against.
+pub(super) fn int_to_pickle_bytes_by_text(value: &Obj) -> PyResult<Vec<u8>> {
+    // SAFETY: `value` is a live int; `PyNumber_ToBase` returns a new reference or NULL.
     let hex = Obj::from_owned(unsafe { ffi::PyNumber_ToBase(value.as_ptr(), 16) })?;
-    let text = hex.str_utf8()?;
-    crate::bigint::pickle_bytes_from_hex(text)
+    crate::bigint::pickle_bytes_from_hex(hex.str_utf8()?)
         .ok_or_else(|| pyo3::exceptions::PyMemoryError::new_err(()))
 }
 
@@ -398,6 +403,7 @@ fn int_from_signed_le_by_text(data: &[u8]) -> PyResult<Obj> {
     let text = crate::bigint::hex_from_signed_le(data)
         .ok_or_else(|| pyo3::exceptions::PyMemoryError::new_err(()))?;
     let mut end: *mut c_char = std::ptr::null_mut();
+    // SAFETY: `text` is NUL-terminated and outlives the call.
     Obj::from_owned(unsafe { ffi::PyLong_FromString(text.as_ptr() as *const c_char, &mut end, 16) })
 }
 

@@ -76,23 +76,32 @@ def test_unpickler_hooks_see_the_live_memo(hook_name):
     assert _unpickler_run(TARGET, data, hook_name) == _unpickler_run(REF, data, hook_name)
 
 
+def _from_another_thread(*actions):
+    """Runs each action in a second thread: "ran", or the message of its RuntimeError."""
+    results = []
+
+    def other():
+        for action in actions:
+            try:
+                action()
+                results.append("ran")
+            except RuntimeError as exc:
+                results.append(str(exc))
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join()
+    return results
+
+
 def test_another_thread_is_refused_while_a_dump_runs():
     results = []
 
     class Hooked(TARGET.Pickler):
         def persistent_id(self, obj):
             if obj == "probe":
-                def other():
-                    for action in (self.clear_memo, lambda: self.dump([1]),
-                                   lambda: setattr(self, "memo", {})):
-                        try:
-                            action()
-                            results.append("ran")
-                        except RuntimeError as exc:
-                            results.append(str(exc))
-                t = threading.Thread(target=other)
-                t.start()
-                t.join()
+                results.extend(_from_another_thread(
+                    self.clear_memo, lambda: self.dump([1]), lambda: setattr(self, "memo", {})))
             return None
 
     f = io.BytesIO()
@@ -106,17 +115,8 @@ def test_another_thread_is_refused_while_a_load_runs():
 
     class Hooked(TARGET.Unpickler):
         def persistent_load(self, pid):
-            def other():
-                for action in (self.load, lambda: self.memo.clear(),
-                               lambda: self.__init__(io.BytesIO())):
-                    try:
-                        action()
-                        results.append("ran")
-                    except RuntimeError as exc:
-                        results.append(str(exc))
-            t = threading.Thread(target=other)
-            t.start()
-            t.join()
+            results.extend(_from_another_thread(
+                self.load, lambda: self.memo.clear(), lambda: self.__init__(io.BytesIO())))
             return "loaded"
 
     data = b"\x80\x02]q\x00(K\x01X\x01\x00\x00\x00xq\x01Qh\x01e."

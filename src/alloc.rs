@@ -20,6 +20,12 @@ pub fn no_memory() -> PyErr {
 #[cold]
 #[inline(never)]
 pub fn grow<T>(v: &mut Vec<T>, extra: usize) -> Result<(), PyErr> {
+    // Room for a small pickle's stack or memo at once, rather than growing from 4 items.
+    let extra = if v.capacity() == 0 {
+        extra.max(32)
+    } else {
+        extra
+    };
     if v.try_reserve(extra).is_ok() {
         return Ok(());
     }

@@ -28,6 +28,9 @@ pub struct Tables {
     pub method_type: Obj,
     /// sys.modules
     pub sys_modules: Obj,
+    /// builtins.__import__ as it was at import: while it is unchanged, importing a module already
+    /// in sys.modules may skip calling it.
+    pub original_import: Obj,
 }
 
 static TABLES: OnceCell<Tables> = OnceCell::new();
@@ -63,6 +66,7 @@ pub fn init(py: Python) -> PyResult<()> {
         audit: sys.getattr("audit").ok().map(Obj::of),
         method_type: Obj::of(py.import("types")?.getattr("MethodType")?),
         sys_modules: Obj::of(sys.getattr("modules")?),
+        original_import: Obj::of(py.import("builtins")?.getattr("__import__")?),
     };
     let _ = TABLES.set(tables);
     Ok(())

@@ -549,3 +549,58 @@ def test_hand_made_appends_batches_of_any_size(sizes):
     ours, ref = TARGET.loads(data), REF.loads(data)
     assert ours == ref == [b * 100000 + i for b, size in enumerate(sizes) for i in range(size)]
     assert sys.getsizeof(ours) == sys.getsizeof(ref)
+
+
+# --- Imports: a module already in sys.modules is looked up without calling __import__, unless
+# builtins.__import__ was replaced or the module is still being imported. -------------------------
+
+
+def _imports_seen(module, data):
+    import builtins
+
+    seen = []
+    original = builtins.__import__
+
+    def recording_import(name, *args, **kwargs):
+        seen.append(name)
+        return original(name, *args, **kwargs)
+
+    builtins.__import__ = recording_import
+    try:
+        value = module.loads(data)
+    finally:
+        builtins.__import__ = original
+    return value, seen
+
+
+@pytest.mark.parametrize("proto", [0, 2, 4, 5])
+def test_replaced_builtins_import_is_called_like_reference(ref, proto):
+    data = REF.dumps([collections.OrderedDict(a=1), datetime.date(2026, 12, 2)], proto)
+    globals_imported = {"collections", "datetime", "_codecs", "copyreg", "__builtin__", "builtins"}
+    ref_value, ref_seen = _imports_seen(ref, data)
+    value, seen = _imports_seen(TARGET, data)
+    assert value == ref_value
+    assert "collections" in ref_seen and "datetime" in ref_seen
+    # (the codec machinery behind _codecs.encode imports lazily, once: only the pickle's own)
+    assert [n for n in seen if n in globals_imported] == [n for n in ref_seen if n in globals_imported]
+
+
+def test_module_still_initialising_goes_through_import(monkeypatch):
+    """A module whose spec says it is initialising is imported through __import__, which waits
+    for the importing thread (importlib's `_lock_unlock_module`), not taken from sys.modules as it
+    stands."""
+    import importlib._bootstrap as bootstrap
+    import types
+
+    module = types.ModuleType("half_imported_for_pickle")
+    module.__spec__ = types.SimpleNamespace(_initializing=True, name="half_imported_for_pickle")
+    module.value = 42
+    monkeypatch.setitem(sys.modules, "half_imported_for_pickle", module)
+    waited = []
+    monkeypatch.setattr(bootstrap, "_lock_unlock_module", waited.append)
+    data = b"\x80\x02chalf_imported_for_pickle\nvalue\nq\x00."
+    assert TARGET.loads(data) == 42
+    assert waited == ["half_imported_for_pickle"]
+    module.__spec__._initializing = False
+    assert TARGET.loads(data) == 42
+    assert waited == ["half_imported_for_pickle"]

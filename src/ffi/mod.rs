@@ -797,8 +797,46 @@ pub fn new_frozenset(items: &[Obj]) -> PyResult<Obj> {
 }
 
 /// Imports a module by name (`__import__` semantics of `PyImport_Import`).
+/// `PyImport_Import(name)`: `__import__(name)`, then `sys.modules[name]`.
 pub fn import(name: &Obj) -> PyResult<Obj> {
+    if let Some(module) = imported_module(name)? {
+        return Ok(module);
+    }
     Obj::from_owned(unsafe { ffi::PyImport_Import(name.as_ptr()) })
+}
+
+/// The module `name` when `PyImport_Import` would only look it up: it is in the interpreter's
+/// module dict and fully initialised, and `builtins.__import__` is the original. Saves the
+/// `__import__` call (and, for packages, importlib's Python-level fromlist handling).
+fn imported_module(name: &Obj) -> PyResult<Option<Obj>> {
+    // SAFETY: both return borrowed references (or NULL) owned by the running interpreter.
+    let (builtins, modules) = unsafe { (ffi::PyEval_GetBuiltins(), ffi::PyImport_GetModuleDict()) };
+    if builtins.is_null() || modules.is_null() {
+        return Ok(None);
+    }
+    let (builtins, modules) = (Obj::from_borrowed(builtins), Obj::from_borrowed(modules));
+    if !builtins.is_dict() || !modules.is_exact_type(types::dict()) {
+        return Ok(None);
+    }
+    match builtins.dict_get(crate::interned!("__import__"))? {
+        Some(import) if import.is(&crate::tables::get().original_import) => {}
+        _ => return Ok(None),
+    }
+    let module = match modules.dict_get(name)? {
+        Some(module) if !module.is_none() => module,
+        _ => return Ok(None),
+    };
+    // A module another thread is still importing: `__import__` waits for it.
+    if let Some(spec) = module.getattr_opt(crate::interned!("__spec__"))? {
+        if !spec.is_none() {
+            if let Some(flag) = spec.getattr_opt(crate::interned!("_initializing"))? {
+                if flag.is_true()? {
+                    return Ok(None);
+                }
+            }
+        }
+    }
+    Ok(Some(module))
 }
 
 /// `sys.getrecursionlimit()`.

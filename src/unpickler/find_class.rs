@@ -18,7 +18,7 @@ pub fn find_class(
     if let Some(audit) = &t.audit {
         audit.call(
             &ffi::tuple(&[
-                &ffi::new_str("pickle.find_class")?,
+                crate::interned!("pickle.find_class"),
                 module_name,
                 global_name,
             ])?,

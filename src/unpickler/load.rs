@@ -5,7 +5,6 @@ use std::cell::{Cell, RefCell};
 
 use pyo3::exceptions::{PyEOFError, PyKeyError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::AsPyPointer;
 
 use super::find_class::find_class;
 use super::memo::Memo;
@@ -49,11 +48,13 @@ pub struct Loader<'a, S: Source> {
     pub plain_types: Vec<(Obj, SetstateLookup)>,
 }
 
-/// How BUILD finds `__setstate__` on the instances of a type, decided once per type and load.
+/// How BUILD finds `__setstate__` on the instances of a type, decided per type and load.
 #[derive(Clone, Copy)]
 pub enum SetstateLookup {
     /// `getattr(inst, "__setstate__", None)`.
     Generic,
+    /// Met once: looked up generically; deciding pays only when the type comes back.
+    SeenOnce,
     /// Only the instance `__dict__` may hold it.
     InstanceDict,
     /// Instances have no `__dict__` (e.g. `__slots__`) and no class defines it: there is none.
@@ -77,18 +78,17 @@ impl SetstateLookup {
 /// Whether instances of `ty` find `__setstate__` only in their own `__dict__`, if at all: no class
 /// in the MRO defines it, `__getattr__` or a custom `__getattribute__`.
 fn lacks_setstate(ty: &Obj) -> PyResult<bool> {
-    let py = crate::ffi::gil();
     let object = types::object().as_obj();
-    for klass in ty.as_any(py).getattr("__mro__")?.iter()? {
-        let klass = klass?;
-        let dict = klass.getattr("__dict__")?;
-        let has = |name: &str| -> PyResult<bool> {
-            dict.call_method1("__contains__", (name,))?.is_true()
-        };
-        if has("__setstate__")? || has("__getattr__")? {
-            return Ok(false);
-        }
-        if klass.as_ptr() != object.as_ptr() && has("__getattribute__")? {
+    let mro = ty.getattr(crate::interned!("__mro__"))?;
+    if !mro.is_tuple() {
+        return Ok(false);
+    }
+    for klass in mro.tuple_items()? {
+        let dict = klass.getattr(crate::interned!("__dict__"))?;
+        if dict.contains(crate::interned!("__setstate__"))?
+            || dict.contains(crate::interned!("__getattr__"))?
+            || (!klass.is(&object) && dict.contains(crate::interned!("__getattribute__"))?)
+        {
             return Ok(false);
         }
     }
@@ -737,16 +737,19 @@ impl<'a, S: Source> Loader<'a, S> {
     /// common plain classes; also returns the instance `__dict__` when it was looked up.
     fn find_setstate(&mut self, inst: &Obj) -> PyResult<(Option<Obj>, Option<Obj>)> {
         let ty = inst.type_obj();
-        let lookup = match self.plain_types.iter().find(|(t, _)| t.is(&ty)) {
+        let lookup = match self.plain_types.iter_mut().find(|(t, _)| t.is(&ty)) {
+            Some((_, lookup @ SetstateLookup::SeenOnce)) => {
+                *lookup = SetstateLookup::of(&ty)?;
+                *lookup
+            }
             Some((_, lookup)) => *lookup,
             None => {
-                let lookup = SetstateLookup::of(&ty)?;
-                alloc::push(&mut self.plain_types, (ty, lookup))?;
-                lookup
+                alloc::push(&mut self.plain_types, (ty, SetstateLookup::SeenOnce))?;
+                SetstateLookup::SeenOnce
             }
         };
         match lookup {
-            SetstateLookup::Generic => {
+            SetstateLookup::Generic | SetstateLookup::SeenOnce => {
                 return Ok((
                     inst.getattr_if_present(crate::interned!("__setstate__"))?,
                     None,

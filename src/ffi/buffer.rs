@@ -93,3 +93,33 @@ impl Drop for BufferView {
         unsafe { raw::PyBuffer_Release(&mut *self.view) }
     }
 }
+
+/// An exact `bytes` object held with its content's address and length read once, so that reading
+/// it is one slice construction instead of two calls into the interpreter.
+pub struct HeldBytes {
+    /// Keeps the content alive.
+    _obj: Obj,
+    data: *const u8,
+    len: usize,
+}
+
+impl HeldBytes {
+    /// `None` unless `obj` is an exact `bytes` object.
+    pub fn of(obj: &Obj) -> Option<HeldBytes> {
+        if !obj.is_exact_type(super::types::bytes()) {
+            return None;
+        }
+        let data = obj.bytes_data();
+        Some(HeldBytes {
+            _obj: obj.clone(),
+            data: data.as_ptr(),
+            len: data.len(),
+        })
+    }
+
+    #[inline(always)]
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: a bytes object's content never moves or changes, and `obj` keeps it alive.
+        unsafe { std::slice::from_raw_parts(self.data, self.len) }
+    }
+}

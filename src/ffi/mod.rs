@@ -13,6 +13,7 @@ mod layout37;
 pub mod picklebuffer;
 pub mod pickling;
 mod raw;
+pub mod seq_layout;
 mod shutdown;
 pub mod stack;
 pub mod version;
@@ -286,16 +287,16 @@ impl Obj {
         I::IntoIter: ExactSizeIterator,
     {
         let items = items.into_iter();
-        if version::is_frozen_layout() {
+        if seq_layout::in_use() {
             // One resize and the pointers moved in, as the C unpickler's slice assignment does.
             let list = self.as_ptr();
             let old_len = self.list_len();
             let extra = items.len();
-            // SAFETY: an exact list on 3.6/3.7; no Python code runs until its size is set.
+            // SAFETY: an exact list, layout checked; no Python code runs until its size is set.
             let slots =
-                unsafe { layout37::list_reserve_tail(list, extra) }.ok_or_else(fetch_error)?;
+                unsafe { seq_layout::list_reserve_tail(list, extra) }.ok_or_else(fetch_error)?;
             let stored = unsafe { move_into_slots(slots, items, extra) };
-            unsafe { layout37::list_set_size(list, old_len + stored) };
+            unsafe { seq_layout::list_set_size(list, old_len + stored) };
             return Ok(());
         }
         // Stable ABI: one slice assignment of placeholders grows the list exactly as C's does,
@@ -692,9 +693,9 @@ where
     let items = items.into_iter();
     let n = items.len();
     let t = Obj::from_owned(unsafe { ffi::PyTuple_New(n as ffi::Py_ssize_t) })?;
-    if version::is_frozen_layout() {
-        // SAFETY: a fresh tuple of `n` empty slots on 3.6/3.7.
-        unsafe { move_into_slots(layout37::tuple_items(t.as_ptr()), items, n) };
+    if seq_layout::in_use() {
+        // SAFETY: a fresh tuple of `n` empty slots, layout checked.
+        unsafe { move_into_slots(seq_layout::tuple_items(t.as_ptr()), items, n) };
         return Ok(t);
     }
     for (i, item) in items.enumerate() {
@@ -767,9 +768,9 @@ where
     let items = items.into_iter();
     let n = items.len();
     let l = Obj::from_owned(unsafe { ffi::PyList_New(n as ffi::Py_ssize_t) })?;
-    if version::is_frozen_layout() {
-        // SAFETY: a fresh list of `n` empty slots on 3.6/3.7.
-        unsafe { move_into_slots(layout37::list_items(l.as_ptr()), items, n) };
+    if seq_layout::in_use() {
+        // SAFETY: a fresh list of `n` empty slots, layout checked.
+        unsafe { move_into_slots(seq_layout::list_items(l.as_ptr()), items, n) };
         return Ok(l);
     }
     for (i, item) in items.enumerate() {
@@ -796,7 +797,6 @@ pub fn new_frozenset(items: &[Obj]) -> PyResult<Obj> {
     Obj::from_owned(unsafe { ffi::PyFrozenSet_New(l.as_ptr()) })
 }
 
-/// Imports a module by name (`__import__` semantics of `PyImport_Import`).
 /// `PyImport_Import(name)`: `__import__(name)`, then `sys.modules[name]`.
 pub fn import(name: &Obj) -> PyResult<Obj> {
     if let Some(module) = imported_module(name)? {

@@ -5,7 +5,7 @@ use pyo3::prelude::*;
 
 use crate::alloc;
 use crate::errors;
-use crate::ffi::buffer::BufferView;
+use crate::ffi::buffer::{BufferView, HeldBytes};
 use crate::ffi::{self, new_int, NewBuffer, Obj};
 
 /// Peek size for files that support `peek()`, as in CPython.
@@ -142,7 +142,7 @@ impl Source for BytesSource {
 enum Window {
     Empty,
     /// An exact `bytes` object (what files return): its content, without a buffer view.
-    Bytes(Obj),
+    Bytes(HeldBytes),
     View(BufferView),
     Owned(Vec<u8>),
 }
@@ -150,8 +150,8 @@ enum Window {
 impl Window {
     /// The window over what a file method returned.
     fn of(data: &Obj) -> PyResult<Window> {
-        if data.is_exact_type(crate::ffi::types::bytes()) {
-            return Ok(Window::Bytes(data.clone()));
+        if let Some(bytes) = HeldBytes::of(data) {
+            return Ok(Window::Bytes(bytes));
         }
         Ok(Window::View(BufferView::contiguous(data)?))
     }
@@ -159,7 +159,7 @@ impl Window {
     fn as_slice(&self) -> &[u8] {
         match self {
             Window::Empty => &[],
-            Window::Bytes(b) => b.bytes_data(),
+            Window::Bytes(b) => b.as_slice(),
             Window::View(v) => v.as_slice(),
             Window::Owned(v) => v,
         }
@@ -251,6 +251,7 @@ impl FileSource {
         }
     }
 
+    #[inline(always)]
     fn available(&self) -> usize {
         self.window.as_slice().len() - self.pos
     }
@@ -372,14 +373,27 @@ impl FileSource {
     }
 }
 
-impl Source for FileSource {
-    fn read(&mut self, n: usize) -> PyResult<&[u8]> {
-        if self.available() < n && self.fill(n)? < n {
+impl FileSource {
+    /// `read` once the window is exhausted: kept out of line so the common case inlines.
+    #[inline(never)]
+    fn read_after_fill(&mut self, n: usize) -> PyResult<&[u8]> {
+        if self.fill(n)? < n {
             return Err(truncated());
+        }
+        self.pos = n;
+        Ok(&self.window.as_slice()[..n])
+    }
+}
+
+impl Source for FileSource {
+    #[inline(always)]
+    fn read(&mut self, n: usize) -> PyResult<&[u8]> {
+        if self.available() < n {
+            return self.read_after_fill(n);
         }
         let start = self.pos;
         self.pos += n;
-        Ok(&self.window.as_slice()[start..start + n])
+        Ok(&self.window.as_slice()[start..self.pos])
     }
 
     fn read_opcode(&mut self) -> PyResult<Option<u8>> {

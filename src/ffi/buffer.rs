@@ -50,11 +50,6 @@ impl BufferView {
         Self::acquire(obj, raw::PYBUF_FULL_RO)
     }
 
-    #[inline(always)]
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
     pub fn readonly(&self) -> bool {
         self.view.readonly != 0
     }
@@ -94,32 +89,50 @@ impl Drop for BufferView {
     }
 }
 
-/// An exact `bytes` object held with its content's address and length read once, so that reading
-/// it is one slice construction instead of two calls into the interpreter.
-pub struct HeldBytes {
+/// The content of a bytes-like object, held for reading: an exact `bytes` object directly (its
+/// content never moves or changes), anything else through a contiguous buffer view. The address and
+/// length are read once, so reading is one slice construction.
+pub struct Contiguous {
     /// Keeps the content alive.
-    _obj: Obj,
+    _owner: Owner,
     data: *const u8,
     len: usize,
 }
 
-impl HeldBytes {
-    /// `None` unless `obj` is an exact `bytes` object.
-    pub fn of(obj: &Obj) -> Option<HeldBytes> {
-        if !obj.is_exact_type(super::types::bytes()) {
-            return None;
+/// Held only to keep the content alive, never read.
+#[allow(dead_code)]
+enum Owner {
+    Bytes(Obj),
+    View(BufferView),
+}
+
+impl Contiguous {
+    pub fn of(obj: &Obj) -> PyResult<Contiguous> {
+        if obj.is_exact_type(super::types::bytes()) {
+            let data = obj.bytes_data();
+            return Ok(Contiguous {
+                data: data.as_ptr(),
+                len: data.len(),
+                _owner: Owner::Bytes(obj.clone()),
+            });
         }
-        let data = obj.bytes_data();
-        Some(HeldBytes {
-            _obj: obj.clone(),
-            data: data.as_ptr(),
-            len: data.len(),
+        let view = BufferView::contiguous(obj)?;
+        Ok(Contiguous {
+            data: view.data,
+            len: view.len,
+            _owner: Owner::View(view),
         })
     }
 
     #[inline(always)]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline(always)]
     pub fn as_slice(&self) -> &[u8] {
-        // SAFETY: a bytes object's content never moves or changes, and `obj` keeps it alive.
+        // SAFETY: the owner (the bytes object, or the view until it is released on drop) keeps
+        // `len` bytes at `data` alive and unmoved.
         unsafe { std::slice::from_raw_parts(self.data, self.len) }
     }
 }

@@ -51,10 +51,13 @@ pub struct Loader<'a, S: Source> {
 /// How BUILD finds `__setstate__` on the instances of a type, decided per type and load.
 #[derive(Clone, Copy)]
 pub enum SetstateLookup {
-    /// `getattr(inst, "__setstate__", None)`.
+    /// `getattr(inst, "__setstate__", None)`, looked up quietly: usually absent, or resolved by
+    /// the class's own `__getattr__`/`__getattribute__`.
     Generic,
     /// Met once: looked up generically; deciding pays only when the type comes back.
     SeenOnce,
+    /// A class defines it and attributes resolve plainly: found by a direct lookup.
+    Defined,
     /// Only the instance `__dict__` may hold it.
     InstanceDict,
     /// Instances have no `__dict__` (e.g. `__slots__`) and no class defines it: there is none.
@@ -62,8 +65,27 @@ pub enum SetstateLookup {
 }
 
 impl SetstateLookup {
+    /// Reads the type's MRO: which classes define `__setstate__`, `__getattr__` or a custom
+    /// `__getattribute__`.
     fn of(ty: &Obj) -> PyResult<SetstateLookup> {
-        if !lacks_setstate(ty)? {
+        let object = types::object().as_obj();
+        let mro = ty.getattr(crate::interned!("__mro__"))?;
+        if !mro.is_tuple() {
+            return Ok(SetstateLookup::Generic);
+        }
+        let (mut defined, mut getattr_hook) = (false, false);
+        for klass in mro.tuple_items()? {
+            let dict = klass.getattr(crate::interned!("__dict__"))?;
+            if !klass.is(&object) && dict.contains(crate::interned!("__getattribute__"))? {
+                return Ok(SetstateLookup::Generic);
+            }
+            defined = defined || dict.contains(crate::interned!("__setstate__"))?;
+            getattr_hook = getattr_hook || dict.contains(crate::interned!("__getattr__"))?;
+        }
+        if defined {
+            return Ok(SetstateLookup::Defined);
+        }
+        if getattr_hook {
             return Ok(SetstateLookup::Generic);
         }
         let dict_offset = ty.getattr(crate::interned!("__dictoffset__"))?.as_ssize()?;
@@ -73,26 +95,6 @@ impl SetstateLookup {
             SetstateLookup::InstanceDict
         })
     }
-}
-
-/// Whether instances of `ty` find `__setstate__` only in their own `__dict__`, if at all: no class
-/// in the MRO defines it, `__getattr__` or a custom `__getattribute__`.
-fn lacks_setstate(ty: &Obj) -> PyResult<bool> {
-    let object = types::object().as_obj();
-    let mro = ty.getattr(crate::interned!("__mro__"))?;
-    if !mro.is_tuple() {
-        return Ok(false);
-    }
-    for klass in mro.tuple_items()? {
-        let dict = klass.getattr(crate::interned!("__dict__"))?;
-        if dict.contains(crate::interned!("__setstate__"))?
-            || dict.contains(crate::interned!("__getattr__"))?
-            || (!klass.is(&object) && dict.contains(crate::interned!("__getattribute__"))?)
-        {
-            return Ok(false);
-        }
-    }
-    Ok(true)
 }
 
 /// Little-endian unsigned size (CPython's `calc_binsize`); `None` if it exceeds `isize::MAX`.
@@ -693,7 +695,7 @@ impl<'a, S: Source> Loader<'a, S> {
         let inst = self.stack.top()?.clone();
         let (setstate, inst_dict) = self.find_setstate(&inst)?;
         if let Some(setstate) = setstate {
-            setstate.call1(&state)?;
+            setstate.call_one(&state)?;
             return Ok(());
         }
         let (state, slotstate) = match state.tuple_pair() {
@@ -754,6 +756,9 @@ impl<'a, S: Source> Loader<'a, S> {
                     inst.getattr_if_present(crate::interned!("__setstate__"))?,
                     None,
                 ))
+            }
+            SetstateLookup::Defined => {
+                return Ok((inst.getattr_opt(crate::interned!("__setstate__"))?, None))
             }
             SetstateLookup::Absent => return Ok((None, None)),
             SetstateLookup::InstanceDict => {}

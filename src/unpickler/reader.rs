@@ -5,7 +5,7 @@ use pyo3::prelude::*;
 
 use crate::alloc;
 use crate::errors;
-use crate::ffi::buffer::{BufferView, HeldBytes};
+use crate::ffi::buffer::Contiguous;
 use crate::ffi::{self, new_int, NewBuffer, Obj};
 
 /// Peek size for files that support `peek()`, as in CPython.
@@ -59,14 +59,14 @@ fn object_from_slice(data: &[u8], bytearray: bool) -> PyResult<Obj> {
 
 /// The whole pickle in memory (`loads`): every length is checked against what remains.
 pub struct BytesSource {
-    view: BufferView,
+    view: Contiguous,
     pos: usize,
 }
 
 impl BytesSource {
     pub fn new(data: &Obj) -> PyResult<Self> {
         Ok(BytesSource {
-            view: BufferView::contiguous(data)?,
+            view: Contiguous::of(data)?,
             pos: 0,
         })
     }
@@ -141,26 +141,22 @@ impl Source for BytesSource {
 /// The bytes the file source currently works from.
 enum Window {
     Empty,
-    /// An exact `bytes` object (what files return): its content, without a buffer view.
-    Bytes(HeldBytes),
-    View(BufferView),
+    /// What a file method returned.
+    Data(Contiguous),
     Owned(Vec<u8>),
 }
 
 impl Window {
     /// The window over what a file method returned.
     fn of(data: &Obj) -> PyResult<Window> {
-        if let Some(bytes) = HeldBytes::of(data) {
-            return Ok(Window::Bytes(bytes));
-        }
-        Ok(Window::View(BufferView::contiguous(data)?))
+        Ok(Window::Data(Contiguous::of(data)?))
     }
 
+    #[inline(always)]
     fn as_slice(&self) -> &[u8] {
         match self {
             Window::Empty => &[],
-            Window::Bytes(b) => b.as_slice(),
-            Window::View(v) => v.as_slice(),
+            Window::Data(d) => d.as_slice(),
             Window::Owned(v) => v,
         }
     }
@@ -312,7 +308,7 @@ impl FileSource {
         while out.len() < n {
             let want = chunk.min(n - out.len());
             let data = self.methods.read.call1(&new_int(want as i64)?)?;
-            let view = BufferView::contiguous(&data)?;
+            let view = Contiguous::of(&data)?;
             alloc::extend(&mut out, view.as_slice())?;
             if view.len() < want {
                 break;

@@ -1023,3 +1023,25 @@ def test_plain_class_changed_when_a_reduce_result_is_released():
         exp, got = _dump_both_to_files(factory, _plain_pickler, proto)
         assert got == exp
         assert b"released" in b"".join(exp)
+
+
+# ---- bytes and bytearray below protocol 3: latin-1 text through codecs.encode ----
+
+_LATIN1_CASES = [
+    bytes(range(256)),
+    b"\\\n\r\x00\x1a",
+    b"a" * 1000 + b"\n",
+    bytes(random.Random(5).getrandbits(8) for _ in range(20000)),
+    b"\xff",
+    b"x",
+]
+
+
+@pytest.mark.parametrize("proto", range(0, 3))
+@pytest.mark.parametrize("index", range(len(_LATIN1_CASES)))
+def test_bytes_as_latin1_text(proto, index):
+    data = _LATIN1_CASES[index]
+    for obj in (data, bytearray(data), [data, data], (data, "caf\u00e9\n\\", data)):
+        out = ours.dumps(obj, proto)
+        assert out == ref.dumps(obj, proto)
+        assert ref.loads(out) == obj

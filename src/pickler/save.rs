@@ -75,6 +75,9 @@ pub struct Saver<'m> {
     /// The `pickle5` backport's PickleBuffer type on 3.6/3.7 when loaded (0 = none): pickled like ours.
     backport_pickle_buffer: usize,
     plain_types: PlainTypes,
+    /// The text `save_bytes` made from a bytes object at protocol 0–2, with that bytes object:
+    /// protocol 0 escapes the bytes directly instead of going through the text's UTF-8.
+    latin1_text: Option<(Obj, Obj)>,
 }
 
 /// How deep objects may nest, in calls as `Py_EnterRecursiveCall` counts them: the recursion limit,
@@ -124,6 +127,7 @@ impl<'m> Saver<'m> {
             stack_floor: ffi::stack::floor(),
             backport_pickle_buffer: crate::buffer::backport_pickle_buffer_type(),
             plain_types: PlainTypes::default(),
+            latin1_text: None,
         }
     }
 
@@ -729,9 +733,14 @@ impl<'m> Saver<'m> {
             } else {
                 let text = pk::str_from_latin1(data)?;
                 let args = ffi::tuple(&[&text, &g.names.latin1])?;
+                if !self.bin {
+                    self.latin1_text = Some((text, obj.clone()));
+                }
                 ffi::tuple(&[g.codecs_encode(), &args])?
             };
-            return self.save_reduce(&value, Some(obj));
+            let result = self.save_reduce(&value, Some(obj));
+            self.latin1_text = None;
+            return result;
         }
         let data = obj.bytes_data();
         let (header, n) = self.bytes_header(data.len())?;
@@ -840,9 +849,16 @@ impl<'m> Saver<'m> {
                 }
             }
         } else {
-            let payload = obj.str_utf8_payload()?;
             self.out.write_byte(UNICODE)?;
-            write_raw_unicode_escape(&mut self.out, payload.as_slice())?;
+            match self.latin1_text.take() {
+                Some((text, bytes)) if text.is(obj) => {
+                    write_latin1_escaped(&mut self.out, bytes.bytes_data())?
+                }
+                _ => {
+                    let payload = obj.str_utf8_payload()?;
+                    write_raw_unicode_escape(&mut self.out, payload.as_slice())?;
+                }
+            }
             self.out.write_byte(b'\n')?;
         }
         self.memo_put(obj)
@@ -1810,69 +1826,109 @@ fn whichmodule(global: &Obj, dotted_path: &[Obj]) -> PyResult<Obj> {
 
 // ---- protocol 0 text for str ----
 
+/// What [`write_raw_unicode_escape`] writes for the text of latin-1 `data`: every byte as it is
+/// but the five escaped characters.
+fn write_latin1_escaped(out: &mut Writer, data: &[u8]) -> PyResult<()> {
+    let mut rest = data;
+    while let Some(i) = rest
+        .iter()
+        .position(|&b| matches!(b, b'\\' | 0 | b'\n' | b'\r' | 0x1a))
+    {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let b = rest[i];
+        out.write(&rest[..i])?;
+        out.write(&[
+            b'\\',
+            b'u',
+            b'0',
+            b'0',
+            HEX[(b >> 4) as usize],
+            HEX[(b & 0xf) as usize],
+        ])?;
+        rest = &rest[i + 1..];
+    }
+    out.write(rest)
+}
+
 /// `raw_unicode_escape` plus escapes for `\\`, NUL, `\n`, `\r` and `\x1a`, so the text survives a
 /// line-based protocol-0 reader. Input is UTF-8 (possibly with surrogates encoded as 3-byte forms).
-/// Runs of characters that need no change are copied as they are; the output goes straight to
-/// `out`, so no temporary as large as the text is needed.
+/// The output is gathered in a small local buffer (no temporary as large as the text), one byte
+/// class lookup per character.
 fn write_raw_unicode_escape(out: &mut Writer, utf8: &[u8]) -> PyResult<()> {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut i = 0;
-    let mut run_start = 0;
-    while i < utf8.len() {
-        let b0 = utf8[i] as u32;
-        if b0 < 0x80 && !matches!(b0 as u8, b'\\' | 0 | b'\n' | b'\r' | 0x1a) {
-            i += 1;
-            continue;
+    const CAP: usize = 4096;
+    const COPY: u8 = 0;
+    const ESCAPE: u8 = 1;
+    /// Classes 2, 3, 4: the lead byte of a sequence of that many bytes; 5: anything else, kept.
+    const OTHER: u8 = 5;
+    static CLASS: [u8; 256] = {
+        let mut t = [OTHER; 256];
+        let mut b = 0;
+        while b < 256 {
+            t[b] = match b as u8 {
+                b'\\' | 0 | b'\n' | b'\r' | 0x1a => ESCAPE,
+                0..=0x7f => COPY,
+                0xc0..=0xdf => 2,
+                0xe0..=0xef => 3,
+                0xf0..=0xff => 4,
+                _ => OTHER,
+            };
+            b += 1;
         }
-        out.write(&utf8[run_start..i])?;
-        let (ch, width) = if b0 < 0x80 {
-            (b0, 1)
-        } else if b0 >= 0xf0 && i + 3 < utf8.len() {
-            (
-                ((b0 & 0x07) << 18)
+        t
+    };
+    let mut buf = [0u8; CAP];
+    let mut n = 0;
+    let mut i = 0;
+    let len = utf8.len();
+    while i < len {
+        if n > CAP - 10 {
+            out.write(&buf[..n])?;
+            n = 0;
+        }
+        let b0 = utf8[i];
+        let class = CLASS[b0 as usize];
+        let (ch, width) = match class {
+            COPY => {
+                buf[n] = b0;
+                n += 1;
+                i += 1;
+                continue;
+            }
+            2 if i + 1 < len => (((b0 as u32 & 0x1f) << 6) | (utf8[i + 1] as u32 & 0x3f), 2),
+            3 if i + 2 < len => (
+                ((b0 as u32 & 0x0f) << 12)
+                    | ((utf8[i + 1] as u32 & 0x3f) << 6)
+                    | (utf8[i + 2] as u32 & 0x3f),
+                3,
+            ),
+            4 if i + 3 < len => (
+                ((b0 as u32 & 0x07) << 18)
                     | ((utf8[i + 1] as u32 & 0x3f) << 12)
                     | ((utf8[i + 2] as u32 & 0x3f) << 6)
                     | (utf8[i + 3] as u32 & 0x3f),
                 4,
-            )
-        } else if b0 >= 0xe0 && i + 2 < utf8.len() {
-            (
-                ((b0 & 0x0f) << 12)
-                    | ((utf8[i + 1] as u32 & 0x3f) << 6)
-                    | (utf8[i + 2] as u32 & 0x3f),
-                3,
-            )
-        } else if b0 >= 0xc0 && i + 1 < utf8.len() {
-            (((b0 & 0x1f) << 6) | (utf8[i + 1] as u32 & 0x3f), 2)
-        } else {
-            (b0, 1)
+            ),
+            // ESCAPE, OTHER, and a truncated sequence: the byte itself.
+            _ => (b0 as u32, 1),
         };
         i += width;
-        run_start = i;
-        let mut esc = [0u8; 10];
-        let len = if ch >= 0x10000 {
-            esc[..2].copy_from_slice(b"\\U");
-            for (k, shift) in (0..8).rev().enumerate() {
-                esc[2 + k] = HEX[((ch >> (shift * 4)) & 0xf) as usize];
-            }
-            10
-        } else if ch >= 256
-            || ch == b'\\' as u32
-            || ch == 0
-            || ch == b'\n' as u32
-            || ch == b'\r' as u32
-            || ch == 0x1a
-        {
-            esc[..2].copy_from_slice(b"\\u");
-            for (k, shift) in (0..4).rev().enumerate() {
-                esc[2 + k] = HEX[((ch >> (shift * 4)) & 0xf) as usize];
-            }
-            6
+        let digits = if ch >= 0x10000 {
+            buf[n..n + 2].copy_from_slice(b"\\U");
+            8
+        } else if ch >= 256 || class == ESCAPE {
+            buf[n..n + 2].copy_from_slice(b"\\u");
+            4
         } else {
-            esc[0] = ch as u8;
-            1
+            buf[n] = ch as u8;
+            n += 1;
+            continue;
         };
-        out.write(&esc[..len])?;
+        n += 2;
+        for shift in (0..digits).rev() {
+            buf[n] = HEX[((ch >> (shift * 4)) & 0xf) as usize];
+            n += 1;
+        }
     }
-    out.write(&utf8[run_start..])
+    out.write(&buf[..n])
 }

@@ -326,12 +326,14 @@ fn forbidden(args: std::fmt::Arguments, names: Option<(&Obj, &Obj)>) -> PyErr {
     build().unwrap_or_else(|e| e)
 }
 
-/// `module.name` for a message, quoted; repr for strs that are not valid UTF-8.
+/// A global for a message, quoted, as an allow-list spells it: `module.name`, or
+/// `module:qualname` when the qualname is dotted; repr for strs that are not valid UTF-8.
 fn dotted(module: &Obj, name: &Obj) -> String {
     match (module.str_utf8(), name.str_utf8()) {
         (Ok(m), Ok(n)) => format!(
-            "'{}.{}'",
+            "'{}{}{}'",
             String::from_utf8_lossy(m),
+            if n.contains(&b'.') { ':' } else { '.' },
             String::from_utf8_lossy(n)
         ),
         _ => format!("{}.{}", module.repr_string(), name.repr_string()),
@@ -353,7 +355,7 @@ fn describe(obj: &Obj) -> String {
             return text;
         }
     }
-    format!("a '{}' object", obj.type_name())
+    format!("an object of type '{}'", obj.type_name())
 }
 
 /// Checks a global's (module, name) pair, as the pickle wrote it, against `names`.
@@ -507,8 +509,12 @@ impl<'a, S: Source> Loader<'a, S> {
         match kind {
             Kind::Plain => Ok(()),
             Kind::Reconstructor | Kind::NewObj => {
-                let classes = if kind == Kind::Reconstructor { 2 } else { 1 };
-                for i in 0..classes {
+                let roles: &[&str] = if kind == Kind::Reconstructor {
+                    &["class", "base"]
+                } else {
+                    &["class"]
+                };
+                for (i, role) in roles.iter().enumerate() {
                     let allowed_class = item(i).is_some_and(|cls| {
                         cls.is_type() && self.resolved.borrow().kind_of(&cls).is_some()
                     });
@@ -519,10 +525,12 @@ impl<'a, S: Source> Loader<'a, S> {
                         };
                         return Err(forbidden(
                             format_args!(
-                                "{} of {} with {} as its class is forbidden: the class must be named by an allowed global",
+                                "{} of {} with {} as its {} is forbidden: the {} must be named by an allowed global",
                                 opname,
                                 describe(callable),
-                                what
+                                what,
+                                role,
+                                role
                             ),
                             None,
                         ));

@@ -14,13 +14,16 @@
 //! and `str` look a codec up by name when given an encoding (which may import its module), so
 //! only the codecs built into the interpreter are accepted there.
 
+use std::borrow::Borrow;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use once_cell::sync::OnceCell;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
+use smallvec::SmallVec;
 
 use super::find_class;
 use super::load::Loader;
@@ -44,13 +47,103 @@ pub enum Kind {
     TextCodec,
 }
 
-/// The qualnames allowed in one module, as UTF-8.
-type QualNames = std::collections::HashSet<Box<[u8]>>;
+/// A fast hash for the names of an allow-list. The tables are built from the caller's list and
+/// only ever looked up with a pickle's names, never filled from them, so collisions an attacker
+/// might aim for cost lookups nothing that matters; SipHash would cost more than the rest of the
+/// check.
+#[derive(Default)]
+struct NameHasher(u64);
 
-/// The allowed `(module, qualname)` pairs, as UTF-8, by module.
+impl Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+        }
+        for &byte in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ byte as u64).wrapping_mul(K);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        self.0 = (self.0.rotate_left(5) ^ n as u64).wrapping_mul(K);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A `(module, qualname)` pair of UTF-8 names, stored or borrowed: the set stores
+/// [`StoredPair`]s and is looked up with a pickle's names in place, without copying them.
+trait PairParts {
+    fn parts(&self) -> (&[u8], &[u8]);
+}
+
+impl Hash for dyn PairParts + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let (module, name) = self.parts();
+        state.write(module);
+        // 0xFF is never part of UTF-8: the split between the names is unambiguous.
+        state.write_u8(0xFF);
+        state.write(name);
+    }
+}
+
+impl PartialEq for dyn PairParts + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn PairParts + '_ {}
+
+impl PairParts for (&[u8], &[u8]) {
+    fn parts(&self) -> (&[u8], &[u8]) {
+        (self.0, self.1)
+    }
+}
+
+/// One allowed pair: both names in one allocation.
+struct StoredPair {
+    text: Box<[u8]>,
+    module_len: usize,
+}
+
+impl PairParts for StoredPair {
+    fn parts(&self) -> (&[u8], &[u8]) {
+        self.text.split_at(self.module_len)
+    }
+}
+
+impl Hash for StoredPair {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (self as &dyn PairParts).hash(state)
+    }
+}
+
+impl PartialEq for StoredPair {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for StoredPair {}
+
+impl<'a> Borrow<dyn PairParts + 'a> for StoredPair {
+    fn borrow(&self) -> &(dyn PairParts + 'a) {
+        self
+    }
+}
+
+/// The allowed `(module, qualname)` pairs.
 #[derive(Default)]
 pub struct AllowNames {
-    by_module: HashMap<Box<[u8]>, QualNames>,
+    pairs: HashSet<StoredPair, BuildHasherDefault<NameHasher>>,
 }
 
 impl AllowNames {
@@ -60,9 +153,7 @@ impl AllowNames {
             (Ok(m), Ok(n)) => (m, n),
             _ => return false,
         };
-        self.by_module
-            .get(module)
-            .is_some_and(|names| names.contains(name))
+        self.pairs.contains(&(module, name) as &dyn PairParts)
     }
 
     /// Builds the set from an iterable of `(module, qualname)` pairs of strs.
@@ -70,7 +161,7 @@ impl AllowNames {
         let mut names = AllowNames::default();
         let iter = pairs.iter()?;
         while let Some(pair) = iter.next()? {
-            let parts = match pair.tuple_pair() {
+            let (module, name) = match pair.tuple_pair() {
                 Some((m, n)) if m.is_str() && n.is_str() => (m, n),
                 _ => {
                     return Err(PyTypeError::new_err(
@@ -78,17 +169,18 @@ impl AllowNames {
                     ))
                 }
             };
-            let module: Box<[u8]> = parts.0.str_utf8()?.into();
-            let name: Box<[u8]> = parts.1.str_utf8()?.into();
+            let (module, name) = (module.str_utf8()?, name.str_utf8()?);
+            let mut text = crate::alloc::with_capacity(module.len() + name.len())?;
+            text.extend_from_slice(module);
+            text.extend_from_slice(name);
             names
-                .by_module
+                .pairs
                 .try_reserve(1)
                 .map_err(|_| crate::alloc::no_memory())?;
-            let entry = names.by_module.entry(module).or_default();
-            entry
-                .try_reserve(1)
-                .map_err(|_| crate::alloc::no_memory())?;
-            entry.insert(name);
+            names.pairs.insert(StoredPair {
+                text: text.into_boxed_slice(),
+                module_len: module.len(),
+            });
         }
         Ok(names)
     }
@@ -175,7 +267,7 @@ pub fn compile(allow: Option<&Obj>) -> PyResult<Arc<AllowNames>> {
 /// `Unpickler` keeps them across its `load()` calls, as it keeps its memo.
 #[derive(Default)]
 pub struct ResolvedGlobals {
-    entries: Vec<(Obj, Kind)>,
+    entries: SmallVec<[(Obj, Kind); 4]>,
     /// Address -> index into `entries`, built once there are many.
     index: Option<HashMap<usize, usize>>,
 }
@@ -184,6 +276,7 @@ pub struct ResolvedGlobals {
 const LINEAR_ENTRIES: usize = 16;
 
 impl ResolvedGlobals {
+    #[inline]
     fn position(&self, obj: &Obj) -> Option<usize> {
         match &self.index {
             Some(index) => index.get(&obj.addr()).copied(),
@@ -196,6 +289,12 @@ impl ResolvedGlobals {
         self.position(obj).map(|i| self.entries[i].1)
     }
 
+    /// Whether `obj` may be called with any arguments (the common case, checked inline).
+    #[inline]
+    fn calls_plainly(&self, obj: &Obj) -> bool {
+        self.kind_of(obj) == Some(Kind::Plain)
+    }
+
     fn insert(&mut self, obj: Obj, kind: Kind) -> PyResult<()> {
         if let Some(i) = self.position(&obj) {
             // An object reached by several names gets the strictest treatment.
@@ -205,7 +304,10 @@ impl ResolvedGlobals {
             return Ok(());
         }
         let addr = obj.addr();
-        crate::alloc::push(&mut self.entries, (obj, kind))?;
+        self.entries
+            .try_reserve(1)
+            .map_err(|_| crate::alloc::no_memory())?;
+        self.entries.push((obj, kind));
         let position = self.entries.len() - 1;
         if self.index.is_none() && self.entries.len() > LINEAR_ENTRIES {
             let mut index = HashMap::new();
@@ -414,9 +516,7 @@ fn special_kind(obj: &Obj) -> PyResult<Kind> {
     } else if obj.is(&s.newobj) || obj.is(&s.newobj_ex) {
         Kind::NewObj
     } else if obj.is(&s.codecs_encode)
-        || obj.is(&types::bytes().as_obj())
-        || obj.is(&types::bytearray().as_obj())
-        || obj.is(&types::str().as_obj())
+        || [types::bytes(), types::bytearray(), types::str()].contains(&ffi::TypeRef::of_obj(obj))
     {
         Kind::TextCodec
     } else {
@@ -460,6 +560,13 @@ impl<'a, S: Source> Loader<'a, S> {
         kwargs: Option<&Obj>,
     ) -> PyResult<()> {
         if self.hooks.allow.is_none() {
+            return Ok(());
+        }
+        if self
+            .resolved
+            .try_borrow()
+            .is_ok_and(|resolved| resolved.calls_plainly(callable))
+        {
             return Ok(());
         }
         self.guard_call_restricted(opname, callable, args, kwargs)

@@ -539,3 +539,58 @@ except Exception as exc:
                          universal_newlines=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() != "loaded"
+
+
+# --- resolution: the same objects as loads() finds ----------------------------------------------------
+
+
+def test_an_import_override_is_called_as_loads_calls_it(monkeypatch):
+    import builtins
+
+    calls = []
+    original = builtins.__import__
+
+    def recording_import(name, *args, **kwargs):
+        calls.append(name)
+        return original(name, *args, **kwargs)
+
+    data = dumps(datetime.date(2020, 1, 1), 4)
+    monkeypatch.setattr(builtins, "__import__", recording_import)
+    plain = pickle5_rs.loads(data)
+    by_loads = list(calls)
+    del calls[:]
+    safe = pickle5_rs.safe_loads(data)
+    by_safe_loads = list(calls)
+    assert plain == safe == datetime.date(2020, 1, 1)
+    assert by_loads == by_safe_loads == ["datetime"]
+
+
+def test_what_sys_modules_holds_now_is_what_resolves(monkeypatch):
+    import types
+
+    fake = types.ModuleType("p5rs_fake_module")
+    fake.Thing = collections.OrderedDict
+    monkeypatch.setitem(sys.modules, "p5rs_fake_module", fake)
+    data = b"\x80\x04" + safe_corpus.stack_global("p5rs_fake_module", "Thing") + b"."
+    allow = ["p5rs_fake_module.Thing"]
+    assert pickle5_rs.safe_loads(data, allow=allow) is collections.OrderedDict
+    fake.Thing = collections.deque
+    assert pickle5_rs.safe_loads(data, allow=allow) is collections.deque
+    replacement = types.ModuleType("p5rs_fake_module")
+    replacement.Thing = collections.Counter
+    monkeypatch.setitem(sys.modules, "p5rs_fake_module", replacement)
+    assert pickle5_rs.safe_loads(data, allow=allow) is collections.Counter is pickle5_rs.loads(data)
+    monkeypatch.setitem(sys.modules, "p5rs_fake_module", None)
+    with pytest.raises(ImportError):
+        pickle5_rs.safe_loads(data, allow=allow)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 7), reason="module __getattr__ is new in 3.7")
+def test_module_level_getattr_is_consulted_as_loads_does(monkeypatch):
+    import types
+
+    fake = types.ModuleType("p5rs_lazy_module")
+    fake.__getattr__ = lambda name: ("lazy", name)
+    monkeypatch.setitem(sys.modules, "p5rs_lazy_module", fake)
+    data = b"\x80\x04" + safe_corpus.stack_global("p5rs_lazy_module", "anything") + b"."
+    assert pickle5_rs.safe_loads(data, allow=["p5rs_lazy_module.anything"]) == ("lazy", "anything")

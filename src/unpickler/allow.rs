@@ -26,6 +26,7 @@ use pyo3::prelude::*;
 use smallvec::SmallVec;
 
 use super::find_class;
+use super::imported;
 use super::load::Loader;
 use super::reader::Source;
 use crate::errors;
@@ -540,7 +541,8 @@ impl<'a, S: Source> Loader<'a, S> {
             Some(method) => method.call2(module, name)?,
             None => {
                 find_class::audit(module, name)?;
-                find_class::import_and_get(&mapped_module, &mapped_name, proto)?
+                let found = imported::import_module(&mapped_module)?;
+                find_class::get_attribute(&found, &mapped_name, proto >= 4)?
             }
         };
         let kind = special_kind(&obj)?;

@@ -24,7 +24,7 @@ pub fn audit(module_name: &Obj, global_name: &Obj) -> PyResult<()> {
     if let Some(audit) = &tables::get().audit {
         audit.call(
             &ffi::tuple(&[
-                &ffi::new_str("pickle.find_class")?,
+                crate::interned!("pickle.find_class"),
                 module_name,
                 global_name,
             ])?,

@@ -2,6 +2,7 @@
 
 mod allow;
 mod find_class;
+mod imported;
 mod load;
 mod memo;
 mod reader;

@@ -269,12 +269,35 @@ pub fn compile(allow: Option<&Obj>) -> PyResult<Arc<AllowNames>> {
 #[derive(Default)]
 pub struct ResolvedGlobals {
     entries: SmallVec<[(Obj, Kind); 4]>,
-    /// Address -> index into `entries`, built once there are many.
-    index: Option<HashMap<usize, usize>>,
+    /// Address -> index into `entries`, built once there are more than a few.
+    index: Option<HashMap<usize, usize, BuildHasherDefault<AddressHasher>>>,
+    /// The last encoding (a str) a [`Kind::TextCodec`] call was allowed with.
+    accepted_encoding: Option<Obj>,
 }
 
 /// Up to this many entries a linear search is the fastest lookup.
-const LINEAR_ENTRIES: usize = 16;
+const LINEAR_ENTRIES: usize = 4;
+
+/// A hash of an object's address: aligned addresses have their low bits clear, which the table
+/// indexes by, so the product's well-mixed high bits are rotated down.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_usize(byte as usize);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (self.0 ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0.rotate_left(32)
+    }
+}
 
 impl ResolvedGlobals {
     #[inline]
@@ -290,10 +313,22 @@ impl ResolvedGlobals {
         self.position(obj).map(|i| self.entries[i].1)
     }
 
-    /// Whether `obj` may be called with any arguments (the common case, checked inline).
+    /// Whether the call needs no closer look (checked inline): `obj` may be called with any
+    /// arguments, or it takes an encoding and is given none or the one last accepted (the
+    /// protocol 0-2 pickler writes one memoized 'latin1' for all of them).
     #[inline]
-    fn calls_plainly(&self, obj: &Obj) -> bool {
-        self.kind_of(obj) == Some(Kind::Plain)
+    fn calls_plainly(&self, obj: &Obj, args: &Obj, kwargs: Option<&Obj>) -> bool {
+        match self.kind_of(obj) {
+            Some(Kind::Plain) => true,
+            Some(Kind::TextCodec) if kwargs.is_none() && args.is_tuple() => {
+                match (args.tuple_get(1), &self.accepted_encoding) {
+                    (None, _) => true,
+                    (Some(encoding), Some(accepted)) => encoding.is(accepted),
+                    _ => false,
+                }
+            }
+            _ => false,
+        }
     }
 
     fn insert(&mut self, obj: Obj, kind: Kind) -> PyResult<()> {
@@ -311,7 +346,7 @@ impl ResolvedGlobals {
         self.entries.push((obj, kind));
         let position = self.entries.len() - 1;
         if self.index.is_none() && self.entries.len() > LINEAR_ENTRIES {
-            let mut index = HashMap::new();
+            let mut index = HashMap::default();
             index
                 .try_reserve(self.entries.len() * 2)
                 .map_err(|_| crate::alloc::no_memory())?;
@@ -567,7 +602,7 @@ impl<'a, S: Source> Loader<'a, S> {
         if self
             .resolved
             .try_borrow()
-            .is_ok_and(|resolved| resolved.calls_plainly(callable))
+            .is_ok_and(|resolved| resolved.calls_plainly(callable, args, kwargs))
         {
             return Ok(());
         }
@@ -658,6 +693,11 @@ impl<'a, S: Source> Loader<'a, S> {
                     }
                 };
                 if builtin_codec {
+                    if let (Some(encoding), Ok(mut resolved)) =
+                        (item(1), self.resolved.try_borrow_mut())
+                    {
+                        resolved.accepted_encoding = Some(encoding);
+                    }
                     return Ok(());
                 }
                 Err(forbidden(

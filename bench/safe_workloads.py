@@ -164,3 +164,42 @@ def rows(workload):
         W("safe.stream_dt_r", lambda q: _datetimes(2000), "2,000 pickles in a file, vs recipe",
           lambda: SafeStream("recipe")),
     ]
+
+
+def is_safe_row(name):
+    return name.startswith("safe.")
+
+
+def _geomean(values):
+    values = [v for v in values if v > 0]
+    if not values:
+        return None
+    product = 1.0
+    for v in values:
+        product *= v
+    return product ** (1.0 / len(values))
+
+
+def summary(cells):
+    """Per comparison (vs loads, vs recipe): geomean and lowest cell of the safe.* rows."""
+    out = {}
+    for against, suffix in (("loads", ""), ("recipe", "_r")):
+        timed = [c for c in cells if "ratio" in c and c["workload"].endswith("_r") == (suffix == "_r")]
+        if timed:
+            lowest = min(timed, key=lambda c: c["ratio"])
+            highest = max(timed, key=lambda c: c["ratio"])
+            out[against] = {"geomean": _geomean([c["ratio"] for c in timed]),
+                            "lowest": [lowest["workload"], lowest["protocol"], lowest["ratio"]],
+                            "highest": [highest["workload"], highest["protocol"], highest["ratio"]]}
+    return out
+
+
+def summary_lines(cells):
+    lines = []
+    for against, target in (("loads", "target 0.95"), ("recipe", "target 3 with many globals")):
+        row = summary(cells).get(against)
+        if row:
+            lines.append("safe_loads vs %-6s geomean %.2f, lowest %s p%d %.2f, highest %s p%d %.2f (%s)" % (
+                against, row["geomean"], row["lowest"][0], row["lowest"][1], row["lowest"][2],
+                row["highest"][0], row["highest"][1], row["highest"][2], target))
+    return lines

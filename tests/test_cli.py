@@ -110,6 +110,7 @@ def test_dis_command_on_malformed_input(tmp_path):
 
 
 @pytest.mark.skipif(sys.version_info < (3, 8), reason="pickletools knows protocol 5 from 3.8 on")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pickletools on invalid escapes
 def test_dis_equals_the_running_pickletools():
     import pickletools
 

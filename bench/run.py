@@ -973,7 +973,7 @@ def main(argv=None):
     problems = [c for c in cells_all if c.get("problem")]
     for c in problems:
         print("PROBLEM: %s: %s" % (_cell_name(c), c["problem"]))
-    print("%d cells in %.0f s" % (len(timed), elapsed))
+    print("%d cells in %.0f s" % (len([c for c in cells_all if "ratio" in c]), elapsed))
 
     if args.json:
         with open(args.json, "w") as f:

@@ -229,8 +229,10 @@ class _Scanner(object):
     # -- the opcodes --
 
     def run(self, data_file):
-        """Scans one pickle (through its STOP) from the file."""
+        """Scans one pickle (through its STOP) from the file (the memo carries over, as in an
+        Unpickler; the protocol starts again at 0, as each load does)."""
         self.stack = []
+        self.proto = 0
         for op, arg, pos in genops(data_file, names_as_loaded=True):
             name = op.name
             handler = getattr(self, "op_" + name, None)

@@ -406,7 +406,10 @@ impl Restriction {
 
     /// Forgets the resolved objects (a new `__init__`), releasing them after the borrow ends.
     pub fn forget_resolved(&self) {
-        let old = std::mem::take(&mut *self.resolved.borrow_mut());
+        let old = match self.resolved.try_borrow_mut() {
+            Ok(mut resolved) => std::mem::take(&mut *resolved),
+            Err(_) => return,
+        };
         drop(old);
     }
 
@@ -418,6 +421,13 @@ impl Restriction {
             drop(old);
         }
     }
+}
+
+/// The resolved globals are borrowed only for a lookup or an insertion, never while Python code
+/// runs; finding them borrowed would be a bug, reported rather than a panic.
+#[cold]
+fn busy() -> PyErr {
+    pyo3::exceptions::PyRuntimeError::new_err("pickle5_rs: the allow-list state is in use")
 }
 
 /// The `ForbiddenGlobalError` class: a subclass of `pickle.UnpicklingError`.
@@ -581,7 +591,10 @@ impl<'a, S: Source> Loader<'a, S> {
             }
         };
         let kind = special_kind(&obj)?;
-        self.resolved.borrow_mut().insert(obj.clone(), kind)?;
+        self.resolved
+            .try_borrow_mut()
+            .map_err(|_| busy())?
+            .insert(obj.clone(), kind)?;
         Ok(obj)
     }
 
@@ -617,7 +630,11 @@ impl<'a, S: Source> Loader<'a, S> {
         args: &Obj,
         kwargs: Option<&Obj>,
     ) -> PyResult<()> {
-        let kind = self.resolved.borrow().kind_of(callable);
+        let kind = self
+            .resolved
+            .try_borrow()
+            .map_err(|_| busy())?
+            .kind_of(callable);
         let kind = match kind {
             Some(kind) => kind,
             None => {
@@ -660,7 +677,11 @@ impl<'a, S: Source> Loader<'a, S> {
                 };
                 for (i, role) in roles.iter().enumerate() {
                     let allowed_class = item(i).is_some_and(|cls| {
-                        cls.is_type() && self.resolved.borrow().kind_of(&cls).is_some()
+                        cls.is_type()
+                            && self
+                                .resolved
+                                .try_borrow()
+                                .is_ok_and(|resolved| resolved.kind_of(&cls).is_some())
                     });
                     if !allowed_class {
                         let what = match item(i) {
@@ -724,7 +745,13 @@ impl<'a, S: Source> Loader<'a, S> {
 
     #[inline(never)]
     fn guard_target_restricted(&self, opname: &str, target: &Obj) -> PyResult<()> {
-        if self.resolved.borrow().kind_of(target).is_none() {
+        if self
+            .resolved
+            .try_borrow()
+            .map_err(|_| busy())?
+            .kind_of(target)
+            .is_none()
+        {
             return Ok(());
         }
         Err(forbidden(

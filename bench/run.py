@@ -57,6 +57,8 @@ import tempfile
 import time
 import uuid
 
+import safe_workloads
+
 try:
     import dataclasses
 except ImportError:  # 3.6
@@ -582,6 +584,7 @@ def workloads():
         W("tiny.subclass", lambda q: TINY_DOC, "Pickler subclass per call", Subclass),
         W("tiny.file", lambda q: [TINY_DOC], "dump()/load() with io.BytesIO", lambda: FileStream(1)),
     ]
+    rows += safe_workloads.rows(W)  # safe_loads against loads and against the stdlib recipe
     return rows
 
 
@@ -734,6 +737,9 @@ def run_workload(workload, obj, ref, target, protocols, ops, settings):
                 continue
             for op in ops:
                 cell = dict(base, op=op, pickle_bytes=_pickle_len(data))
+                if op not in getattr(way, "ops", OPS):
+                    yield dict(cell, skipped="no %s cell in this row" % op)
+                    continue
                 try:
                     if op == "dumps":
                         ref_call = way.dumps_call(ref, obj, protocol)
@@ -931,9 +937,15 @@ def main(argv=None):
         sys.stdout.flush()
 
     elapsed = time.time() - started
+    # The safe.* rows compare safe_loads with other loaders, not pickle5_rs with the reference:
+    # they have their own summary line and stay out of the matrix's.
+    safe_cells = [c for c in cells if safe_workloads.is_safe_row(c["workload"])]
+    cells_all, cells = cells, [c for c in cells if not safe_workloads.is_safe_row(c["workload"])]
     summary = summarize(cells)
     timed = sorted((c for c in cells if "ratio" in c), key=lambda c: c["ratio"])
     print("-" * len(header))
+    for line in safe_workloads.summary_lines(safe_cells):
+        print(line)
     for op in OPS + ("all",):
         if op in summary:
             per_protocol = "  ".join(
@@ -958,10 +970,10 @@ def main(argv=None):
         for c in skipped:
             reasons.setdefault(c["workload"], set()).add("p%d" % c["protocol"])
         print("n/a: " + ", ".join("%s (%s)" % (w, ",".join(sorted(ps))) for w, ps in reasons.items()))
-    problems = [c for c in cells if c.get("problem")]
+    problems = [c for c in cells_all if c.get("problem")]
     for c in problems:
         print("PROBLEM: %s: %s" % (_cell_name(c), c["problem"]))
-    print("%d cells in %.0f s" % (len(timed), elapsed))
+    print("%d cells in %.0f s" % (len([c for c in cells_all if "ratio" in c]), elapsed))
 
     if args.json:
         with open(args.json, "w") as f:
@@ -979,8 +991,9 @@ def main(argv=None):
                     "clock": args.clock,
                     "quick": args.quick,
                     "seconds": elapsed,
-                    "cells": cells,
+                    "cells": cells_all,
                     "geomean": summary,
+                    "safe_loading": safe_workloads.summary(safe_cells),
                     "lowest": timed[0] if timed else None,
                     "below_1": len([c for c in timed if c["ratio"] < 1.0]),
                 },

@@ -3,7 +3,8 @@
 Each input is loaded through every entry point pickle5_rs has: ``loads`` (with and without
 ``buffers=``), ``load`` from files with and without ``peek``/``readinto``, a buffered stream
 that returns short reads, a file whose methods lie or raise, and an ``Unpickler`` subclass with
-``find_class``/``persistent_load`` overrides and another encoding. Every outcome is checked:
+``find_class``/``persistent_load`` overrides and another encoding; and ``safe_loads``, which must
+refuse or end as ``loads`` does (safe_invariant.py). Every outcome is checked:
 no crash, no Rust panic, no SystemError, and the same exception class as the reference C
 unpickler given the same input the same way (where that is deterministic).
 
@@ -20,6 +21,7 @@ import sys
 import zlib
 
 import common  # noqa: E402  (sets nothing up until setup_process)
+import safe_invariant
 from common import Finding, check_exception, outcome
 
 ENCODINGS = [("ASCII", "strict"), ("latin1", "strict"), ("bytes", "strict"),
@@ -195,6 +197,7 @@ def test_one_input(data):
                 print("fuzz_loads: %s (way %s, input %r)" % (exc, way, data[:64]), file=sys.stderr)
         if not result[0]:
             check_exception(result[1], way)
+    safe_invariant.check(data, canonical)
 
 
 def main():

@@ -64,3 +64,48 @@ class Unpickler(_core.Unpickler):
 
 
 __all__ += ["Unpickler", "load", "loads"]
+
+# Loading untrusted pickles: load restricted to an allow-list of globals.
+from ._allow import SAFE_NUMPY, SAFE_STDLIB, AllowList  # noqa: E402
+from ._core import ForbiddenGlobalError, safe_load, safe_loads  # noqa: E402
+
+
+class SafeUnpickler(Unpickler):
+    """SafeUnpickler(file, *, allow=SAFE_STDLIB, fix_imports=True, encoding='ASCII', errors='strict', buffers=())
+
+    An ``Unpickler`` that imports and calls only the globals ``allow`` names (an ``AllowList``,
+    or any iterable ``AllowList`` accepts). Each global the pickle names is checked before
+    anything is imported; a refusal raises ``ForbiddenGlobalError`` (an ``UnpicklingError``).
+    Persistent ids are refused unless a ``persistent_load`` is given (as for ``Unpickler``).
+    A subclass's ``find_class`` is called only for allowed names.
+    """
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        file,
+        *,
+        allow=SAFE_STDLIB,
+        fix_imports=True,
+        encoding="ASCII",
+        errors="strict",
+        buffers=None
+    ):
+        self._restrict(allow)
+        Unpickler.__init__(
+            self, file, fix_imports=fix_imports, encoding=encoding, errors=errors, buffers=buffers
+        )
+
+
+_core._set_allow_support(SafeUnpickler, AllowList, SAFE_STDLIB)
+
+__all__ += [
+    "SafeUnpickler",
+    "safe_load",
+    "safe_loads",
+    "ForbiddenGlobalError",
+    "AllowList",
+    "SAFE_STDLIB",
+    "SAFE_NUMPY",
+]

@@ -1,4 +1,16 @@
-from typing import Any, Callable, ClassVar, Iterable, Mapping, Optional, Protocol, Union
+from typing import (
+    Any,
+    Callable,
+    ClassVar,
+    FrozenSet,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Protocol,
+    Tuple,
+    Union,
+)
 
 from pickle import PickleError as PickleError
 from pickle import PicklingError as PicklingError
@@ -62,6 +74,7 @@ class Unpickler:
     def load(self) -> Any: ...
     def find_class(self, module_name: str, global_name: str) -> Any: ...
     def persistent_load(self, pid: Any) -> Any: ...
+    def _restrict(self, allow: "_Allow") -> None: ...
 
 def dump(
     obj: Any,
@@ -89,6 +102,59 @@ def load(
 def loads(
     __data: Union[bytes, bytearray, memoryview],
     *,
+    fix_imports: bool = ...,
+    encoding: str = ...,
+    errors: str = ...,
+    buffers: Optional[Iterable[Any]] = ...,
+) -> Any: ...
+
+# Loading untrusted pickles.
+
+_AllowEntry = Union[str, Tuple[str, str], Any]  # "module.name", (module, qualname), or the object
+_Allow = Iterable[_AllowEntry]
+
+class AllowList(FrozenSet[Tuple[str, str]]):
+    """The globals a safe load may import and call: (module, qualname) pairs."""
+
+    def __new__(cls, entries: _Allow = ...) -> "AllowList": ...
+    def __or__(self, other: _Allow) -> "AllowList": ...  # type: ignore[override]
+    def __ror__(self, other: _Allow) -> "AllowList": ...  # type: ignore[override]
+    def __add__(self, other: _Allow) -> "AllowList": ...
+    def __radd__(self, other: _Allow) -> "AllowList": ...
+    def names(self) -> List[str]: ...
+
+SAFE_STDLIB: AllowList
+SAFE_NUMPY: AllowList
+
+class ForbiddenGlobalError(UnpicklingError):
+    module: Optional[str]
+    name: Optional[str]
+
+class SafeUnpickler(Unpickler):
+    def __init__(
+        self,
+        file: _ReadableFile,
+        *,
+        allow: _Allow = ...,
+        fix_imports: bool = ...,
+        encoding: str = ...,
+        errors: str = ...,
+        buffers: Optional[Iterable[Any]] = ...,
+    ) -> None: ...
+
+def safe_load(
+    file: _ReadableFile,
+    *,
+    allow: _Allow = ...,
+    fix_imports: bool = ...,
+    encoding: str = ...,
+    errors: str = ...,
+    buffers: Optional[Iterable[Any]] = ...,
+) -> Any: ...
+def safe_loads(
+    __data: Union[bytes, bytearray, memoryview],
+    *,
+    allow: _Allow = ...,
     fix_imports: bool = ...,
     encoding: str = ...,
     errors: str = ...,

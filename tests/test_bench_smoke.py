@@ -44,3 +44,16 @@ def test_quick_run_of_tiny_cells(tmp_path):
     assert cells[("tiny.doc", 5, "loads")]["ratio"] > 0
     # The reference refuses __slots__ without __getstate__ at protocol 0: the cell is n/a.
     assert "skipped" in cells[("tiny.slots", 0, "dumps")] and "ratio" in cells[("tiny.slots", 5, "dumps")]
+
+
+def test_safe_loading_rows(tmp_path):
+    out = tmp_path / "cells.json"
+    result = bench("--quick", "--rounds", "2", "--min-time", "0.0005", "--only", r"^safe\.tiny_dt(_r)?$",
+                   "--protocol", "2,5", "--json", str(out))
+    assert result.returncode == 0, result.stdout
+    assert "safe_loads vs loads" in result.stdout and "safe_loads vs recipe" in result.stdout
+    data = json.loads(out.read_text())
+    cells = {(c["workload"], c["protocol"], c["op"]): c for c in data["cells"]}
+    assert cells[("safe.tiny_dt_r", 5, "loads")]["ratio"] > 0
+    assert "skipped" in cells[("safe.tiny_dt", 2, "dumps")]
+    assert set(data["safe_loading"]) == {"loads", "recipe"}

@@ -25,8 +25,8 @@ use super::Obj;
 const METH_FASTCALL: c_int = 0x0080;
 
 /// Room for this many fast functions; each is created with its own slot number.
-pub const SLOTS: usize = 2;
-static TARGETS: [OnceCell<Target>; SLOTS] = [OnceCell::new(), OnceCell::new()];
+pub const SLOTS: usize = 3;
+static TARGETS: [OnceCell<Target>; SLOTS] = [OnceCell::new(), OnceCell::new(), OnceCell::new()];
 
 /// A `METH_FASTCALL | METH_KEYWORDS` function.
 type FastWithKeywords = unsafe extern "C" fn(

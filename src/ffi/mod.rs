@@ -8,6 +8,7 @@ pub mod buffer;
 pub mod fastcall;
 pub mod getset;
 pub mod heap_type;
+pub mod imports;
 pub mod int_layout;
 mod layout37;
 pub mod picklebuffer;

@@ -14,8 +14,14 @@ pub fn find_class(
     proto: u8,
     fix_imports: bool,
 ) -> PyResult<Obj> {
-    let t = tables::get();
-    if let Some(audit) = &t.audit {
+    audit(module_name, global_name)?;
+    let (module_name, global_name) = mapped_names(module_name, global_name, proto, fix_imports)?;
+    import_and_get(&module_name, &global_name, proto)
+}
+
+/// The `pickle.find_class` audit event (3.8+).
+pub fn audit(module_name: &Obj, global_name: &Obj) -> PyResult<()> {
+    if let Some(audit) = &tables::get().audit {
         audit.call(
             &ffi::tuple(&[
                 crate::interned!("pickle.find_class"),
@@ -25,13 +31,28 @@ pub fn find_class(
             None,
         )?;
     }
-    let (module_name, global_name) = if proto < 3 && fix_imports {
-        map_2to3(module_name, global_name)?
+    Ok(())
+}
+
+/// The names a pickle's global resolves to: its own, or their Python 3 equivalents for the
+/// Python 2 names of protocols 0-2 when `fix_imports`.
+pub fn mapped_names(
+    module_name: &Obj,
+    global_name: &Obj,
+    proto: u8,
+    fix_imports: bool,
+) -> PyResult<(Obj, Obj)> {
+    if proto < 3 && fix_imports {
+        map_2to3(module_name, global_name)
     } else {
-        (module_name.clone(), global_name.clone())
-    };
-    let module = ffi::import(&module_name)?;
-    get_attribute(&module, &global_name, proto >= 4)
+        Ok((module_name.clone(), global_name.clone()))
+    }
+}
+
+/// Imports `module_name` and looks `global_name` up in it (names already mapped).
+pub fn import_and_get(module_name: &Obj, global_name: &Obj, proto: u8) -> PyResult<Obj> {
+    let module = ffi::import(module_name)?;
+    get_attribute(&module, global_name, proto >= 4)
 }
 
 fn map_2to3(module_name: &Obj, global_name: &Obj) -> PyResult<(Obj, Obj)> {

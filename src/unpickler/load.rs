@@ -2,10 +2,12 @@
 //! C unpickler's checks and error messages.
 
 use std::cell::{Cell, RefCell};
+use std::sync::Arc;
 
 use pyo3::exceptions::{PyEOFError, PyKeyError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
+use super::allow::{AllowNames, ResolvedGlobals};
 use super::find_class::find_class;
 use super::memo::Memo;
 use super::reader::{truncated, Source};
@@ -27,6 +29,8 @@ pub struct Hooks {
     pub find_class: Option<Obj>,
     /// Iterator over out-of-band buffers.
     pub buffers: Option<Obj>,
+    /// The globals a restricted load may resolve (`None`: any).
+    pub allow: Option<Arc<AllowNames>>,
 }
 
 impl Hooks {
@@ -46,6 +50,9 @@ pub struct Loader<'a, S: Source> {
     /// Whether each type BUILD has met resolves attributes plainly and defines no `__setstate__`
     /// (a handful of types per pickle, so a short list searched linearly).
     pub plain_types: Vec<(Obj, SetstateLookup)>,
+    /// Under an allow-list, the objects allowed names resolved to (kept across an Unpickler's
+    /// loads, like its memo).
+    pub resolved: &'a RefCell<ResolvedGlobals>,
 }
 
 /// How BUILD finds `__setstate__` on the instances of a type, decided per type and load.
@@ -383,6 +390,7 @@ impl<'a, S: Source> Loader<'a, S> {
                 if !args.is_tuple() {
                     return Err(PyTypeError::new_err("argument list must be a tuple"));
                 }
+                self.guard_call("REDUCE", &callable, &args, None)?;
                 self.stack.push(callable.call(&args, None)?)?
             }
             op::PROTO => {
@@ -620,6 +628,7 @@ impl<'a, S: Source> Loader<'a, S> {
             // One resize and one copy for the whole batch, as the C unpickler does.
             return list.list_extend_owned(self.stack.drain_from(x)?);
         }
+        self.guard_target("APPENDS", &list)?;
         if let Some(extend) = list.getattr_opt(crate::interned!("extend"))? {
             let items = self.stack.pop_from(x)?;
             extend.call1(&ffi::new_list(&items)?)?;
@@ -646,6 +655,9 @@ impl<'a, S: Source> Loader<'a, S> {
         }
         let target = self.stack.get(x - 1)?.clone();
         let exact_dict = target.is_exact_type(types::dict());
+        if !exact_dict {
+            self.guard_target("SETITEMS", &target)?;
+        }
         let mut result = Ok(());
         for pair in self.stack.slice_from(x).chunks_exact(2) {
             result = if exact_dict {
@@ -671,6 +683,9 @@ impl<'a, S: Source> Loader<'a, S> {
             return Ok(());
         }
         let target = self.stack.get(mark - 1)?.clone();
+        if !target.is_set() {
+            self.guard_target("ADDITEMS", &target)?;
+        }
         let items = self.stack.pop_from(mark)?;
         if target.is_set() {
             for item in &items {
@@ -693,6 +708,7 @@ impl<'a, S: Source> Loader<'a, S> {
         }
         let state = self.stack.pop()?;
         let inst = self.stack.top()?.clone();
+        self.guard_target("BUILD", &inst)?;
         let (setstate, inst_dict) = self.find_setstate(&inst)?;
         if let Some(setstate) = setstate {
             setstate.call_one(&state)?;
@@ -792,6 +808,7 @@ impl<'a, S: Source> Loader<'a, S> {
         }
         let args = ffi::new_tuple(self.stack.pop_from(mark + 1)?)?;
         let cls = self.stack.pop()?;
+        self.guard_call("OBJ", &cls, &args, None)?;
         let obj = Self::instantiate(&cls, args)?;
         self.stack.push(obj)?;
         Ok(())
@@ -809,6 +826,7 @@ impl<'a, S: Source> Loader<'a, S> {
         let name = self.read_ascii_line()?;
         let cls = self.find_class(&module, &name)?;
         let args = ffi::new_tuple(self.stack.pop_from(mark)?)?;
+        self.guard_call("INST", &cls, &args, None)?;
         let obj = Self::instantiate(&cls, args)?;
         self.stack.push(obj)?;
         Ok(())
@@ -888,6 +906,7 @@ impl<'a, S: Source> Loader<'a, S> {
         kwargs: Option<&Obj>,
         opname: &str,
     ) -> PyResult<()> {
+        self.guard_call(opname, cls, args, kwargs)?;
         match ffi::call_type_new(cls, args, kwargs)? {
             Some(obj) => {
                 self.stack.push(obj)?;
@@ -902,6 +921,9 @@ impl<'a, S: Source> Loader<'a, S> {
     }
 
     fn find_class(&self, module: &Obj, name: &Obj) -> PyResult<Obj> {
+        if let Some(names) = &self.hooks.allow {
+            return self.find_allowed_class(names, module, name);
+        }
         match &self.hooks.find_class {
             Some(method) => method.call2(module, name),
             None => find_class(module, name, self.proto.get(), self.hooks.fix_imports),
@@ -1048,9 +1070,12 @@ impl<'a, S: Source> Loader<'a, S> {
         }
         let t = tables::get();
         let py_code = ffi::new_int(code)?;
-        if let Some(obj) = t.extension_cache.dict_get(&py_code)? {
-            self.stack.push(obj)?;
-            return Ok(());
+        // A restricted load checks the registered names every time, cached object or not.
+        if self.hooks.allow.is_none() {
+            if let Some(obj) = t.extension_cache.dict_get(&py_code)? {
+                self.stack.push(obj)?;
+                return Ok(());
+            }
         }
         let pair = t.inverted_registry.dict_get(&py_code)?.ok_or_else(|| {
             crate::errors::new_fmt::<PyValueError>(format_args!(

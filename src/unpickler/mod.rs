@@ -1,9 +1,12 @@
 //! The `Unpickler` class and the module-level `load`/`loads`.
 
+mod allow;
 mod find_class;
+mod imported;
 mod load;
 mod memo;
 mod reader;
+mod safe;
 mod stack;
 
 use std::cell::{Cell, RefCell};
@@ -21,6 +24,7 @@ use crate::ffi::heap_type;
 use crate::ffi::{self, Obj};
 use crate::hooks::Hook;
 use crate::in_use::InUse;
+use allow::{ResolvedGlobals, Restriction};
 use load::{Hooks, Loader};
 use memo::Memo;
 use reader::{BytesSource, FileMethods, FileSource};
@@ -69,6 +73,7 @@ fn make_hooks(func: &str, fix_imports: bool, encoding: &PyAny, errors: &PyAny) -
         persistent_load: None,
         find_class: None,
         buffers: None,
+        allow: None,
     })
 }
 
@@ -86,7 +91,8 @@ fn run_loader<S: reader::Source>(
     memo: &RefCell<Memo>,
     proto: &Cell<u8>,
 ) -> PyResult<Obj> {
-    run_loader_keeping_source(src, hooks, memo, proto).0
+    let resolved = RefCell::new(ResolvedGlobals::default());
+    run_loader_keeping_source(src, hooks, memo, proto, &resolved).0
 }
 
 /// Like `run_loader`, also handing back the source (with what it read from the file but did
@@ -96,6 +102,7 @@ fn run_loader_keeping_source<S: reader::Source>(
     hooks: &Hooks,
     memo: &RefCell<Memo>,
     proto: &Cell<u8>,
+    resolved: &RefCell<ResolvedGlobals>,
 ) -> (PyResult<Obj>, S) {
     let mut loader = Loader {
         src,
@@ -104,6 +111,7 @@ fn run_loader_keeping_source<S: reader::Source>(
         hooks,
         proto,
         plain_types: Default::default(),
+        resolved,
     };
     let result = loader.run();
     (result, loader.src)
@@ -209,6 +217,7 @@ fn loads_fast(args: &[Obj], kwargs: &[(&Obj, &Obj)]) -> Result<PyResult<Obj>, Fa
         persistent_load: None,
         find_class: None,
         buffers: None,
+        allow: None,
     };
     Ok(load_bytes(data, hooks, buffers))
 }
@@ -249,6 +258,7 @@ pub fn register(py: Python, m: &PyModule) -> PyResult<()> {
             set_persistent_load,
         )?;
     }
+    safe::register(py, m)?;
     Ok(())
 }
 
@@ -297,6 +307,8 @@ pub struct Unpickler {
     /// `_pickle`'s input buffer does.
     leftover: RefCell<Vec<u8>>,
     in_use: InUse,
+    /// The allow-list of a `SafeUnpickler`.
+    restriction: Restriction,
 }
 
 impl Unpickler {
@@ -328,6 +340,8 @@ impl Unpickler {
             this.replace_memo(Memo::default())?;
             this.proto.set(0);
             this.leftover.borrow_mut().clear();
+            this.restriction.forget_resolved();
+            this.restriction.on_init(&Obj::of(slf))?;
         }
         // A subclass's `persistent_load` method (or a class attribute) wins, as in `_pickle`.
         let hook = match Obj::of(slf).getattr_if_present(crate::interned!("persistent_load"))? {
@@ -352,6 +366,7 @@ impl Unpickler {
             persistent_load: RefCell::new(None),
             leftover: RefCell::new(Vec::new()),
             in_use: InUse::default(),
+            restriction: Restriction::default(),
         })
     }
 
@@ -403,6 +418,7 @@ impl Unpickler {
                 persistent_load: current_persistent_load(slf)?,
                 find_class,
                 buffers: setup.hooks.buffers.clone(),
+                allow: this.restriction.names(),
             };
             (setup.file.clone(), hooks)
         };
@@ -410,7 +426,13 @@ impl Unpickler {
         // clear or replace meanwhile (the loader borrows it only for each lookup or store).
         let leftover = std::mem::take(&mut *this.leftover.borrow_mut());
         let src = FileSource::with_leftover(methods, leftover);
-        let (result, src) = run_loader_keeping_source(src, &hooks, &this.memo, &this.proto);
+        let (result, src) = run_loader_keeping_source(
+            src,
+            &hooks,
+            &this.memo,
+            &this.proto,
+            &this.restriction.resolved,
+        );
         match src.into_leftover() {
             Ok(bytes) => *this.leftover.borrow_mut() = bytes,
             Err(e) if result.is_ok() => return Err(e),
@@ -430,13 +452,22 @@ impl Unpickler {
             .borrow()
             .as_ref()
             .is_none_or(|s| s.hooks.fix_imports);
-        find_class::find_class(
-            &Obj::of(module_name),
-            &Obj::of(global_name),
-            self.proto.get(),
-            fix_imports,
-        )
-        .map(Obj::into_py)
+        let (module_name, global_name) = (Obj::of(module_name), Obj::of(global_name));
+        if let Some(names) = self.restriction.names() {
+            // Also when an override calls it through super(): the names are checked first.
+            let proto = self.proto.get();
+            allow::check_global(&names, &module_name, &global_name, proto, fix_imports)?;
+        }
+        find_class::find_class(&module_name, &global_name, self.proto.get(), fix_imports)
+            .map(Obj::into_py)
+    }
+
+    /// Restricts this unpickler to the globals `allow` names (see `SafeUnpickler`). A
+    /// restriction can be replaced, never lifted.
+    #[pyo3(text_signature = "($self, allow, /)")]
+    fn _restrict(&self, allow: &PyAny) -> PyResult<()> {
+        self.in_use.check("Unpickler")?;
+        self.restriction.set(&Obj::of(allow))
     }
 
     /// Returns size in memory, in bytes.
@@ -534,6 +565,11 @@ impl PyGCProtocol for Unpickler {
                 visit.call(&obj.clone().into_py())?;
             }
         }
+        if let Ok(resolved) = self.restriction.resolved.try_borrow() {
+            for obj in resolved.objects() {
+                visit.call(&obj.clone().into_py())?;
+            }
+        }
         Ok(())
     }
 
@@ -549,6 +585,7 @@ impl PyGCProtocol for Unpickler {
             drop(memo);
             drop(old);
         }
+        self.restriction.clear();
     }
 }
 

@@ -8,7 +8,6 @@ pub mod buffer;
 pub mod fastcall;
 pub mod getset;
 pub mod heap_type;
-pub mod imports;
 pub mod int_layout;
 mod layout37;
 pub mod picklebuffer;
@@ -475,7 +474,7 @@ pub mod types {
         bytes => PyBytes_Type, bytearray => PyByteArray_Type, str => PyUnicode_Type,
         int => PyLong_Type, float => PyFloat_Type, bool => PyBool_Type, tuple => PyTuple_Type,
         list => PyList_Type, dict => PyDict_Type, set => PySet_Type, frozenset => PyFrozenSet_Type,
-        type_ => PyType_Type, object => PyBaseObject_Type,
+        type_ => PyType_Type, object => PyBaseObject_Type, module => PyModule_Type,
     }
 }
 
@@ -806,27 +805,40 @@ pub fn import(name: &Obj) -> PyResult<Obj> {
     Obj::from_owned(unsafe { ffi::PyImport_Import(name.as_ptr()) })
 }
 
-/// The module `name` when `PyImport_Import` would only look it up: it is in the interpreter's
-/// module dict and fully initialised, and `builtins.__import__` is the original. Saves the
-/// `__import__` call (and, for packages, importlib's Python-level fromlist handling).
+/// The module `name` when `PyImport_Import` would only look it up: `__import__(name, globals,
+/// globals, ['__doc__'], 0)` is the builtin one (found, as `PyImport_Import` finds it, in the running
+/// frame's `__builtins__`), the module is in the interpreter's module dict, fully initialised, and
+/// (a package) has the `__doc__` the fromlist asks for. Saves the `__import__` call and, for
+/// packages, importlib's Python-level fromlist handling; anything else takes the import.
 fn imported_module(name: &Obj) -> PyResult<Option<Obj>> {
-    // SAFETY: both return borrowed references (or NULL) owned by the running interpreter.
-    let (builtins, modules) = unsafe { (ffi::PyEval_GetBuiltins(), ffi::PyImport_GetModuleDict()) };
-    if builtins.is_null() || modules.is_null() {
-        return Ok(None);
-    }
-    let (builtins, modules) = (Obj::from_borrowed(builtins), Obj::from_borrowed(modules));
-    if !builtins.is_dict() || !modules.is_exact_type(types::dict()) {
-        return Ok(None);
-    }
-    match builtins.dict_get(crate::interned!("__import__"))? {
+    match current_import_function() {
         Some(import) if import.is(&crate::tables::get().original_import) => {}
         _ => return Ok(None),
+    }
+    // SAFETY: a borrowed reference (or NULL) owned by the running interpreter.
+    let modules = unsafe { ffi::PyImport_GetModuleDict() };
+    if modules.is_null() {
+        return Ok(None);
+    }
+    let modules = Obj::from_borrowed(modules);
+    if !modules.is_exact_type(types::dict()) {
+        return Ok(None);
     }
     let module = match modules.dict_get(name)? {
         Some(module) if !module.is_none() => module,
         _ => return Ok(None),
     };
+    if module.is_exact_type(types::module()) {
+        // SAFETY: a module object's dict, borrowed.
+        let dict = Obj::from_borrowed(unsafe { ffi::PyModule_GetDict(module.as_ptr()) });
+        if dict.dict_get(crate::interned!("__path__"))?.is_some()
+            && dict.dict_get(crate::interned!("__doc__"))?.is_none()
+        {
+            return Ok(None);
+        }
+    } else if module.getattr_opt(crate::interned!("__path__"))?.is_some() {
+        return Ok(None);
+    }
     // A module another thread is still importing: `__import__` waits for it.
     if let Some(spec) = module.getattr_opt(crate::interned!("__spec__"))? {
         if !spec.is_none() {
@@ -838,6 +850,24 @@ fn imported_module(name: &Obj) -> PyResult<Option<Obj>> {
         }
     }
     Ok(Some(module))
+}
+
+/// The `__import__` that `PyImport_Import` would call now: the one in the `__builtins__` of the
+/// running frame's globals. `None` without a frame (it then imports `builtins` itself) or when the
+/// lookup fails (it then raises: the caller takes that path to get the same error).
+fn current_import_function() -> Option<Obj> {
+    // SAFETY: a borrowed reference to the running frame's globals, or NULL.
+    let globals = unsafe { ffi::PyEval_GetGlobals() };
+    if globals.is_null() {
+        return None;
+    }
+    let globals = Obj::from_borrowed(globals);
+    let builtins = globals.dict_get(crate::interned!("__builtins__")).ok()??;
+    if builtins.is_dict() {
+        builtins.dict_get(crate::interned!("__import__")).ok()?
+    } else {
+        builtins.getattr_opt(crate::interned!("__import__")).ok()?
+    }
 }
 
 /// `sys.getrecursionlimit()`.

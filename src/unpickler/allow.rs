@@ -26,7 +26,6 @@ use pyo3::prelude::*;
 use smallvec::SmallVec;
 
 use super::find_class;
-use super::imported;
 use super::load::Loader;
 use super::reader::Source;
 use crate::errors;
@@ -586,7 +585,7 @@ impl<'a, S: Source> Loader<'a, S> {
             Some(method) => method.call2(module, name)?,
             None => {
                 find_class::audit(module, name)?;
-                let found = imported::import_module(&mapped_module)?;
+                let found = ffi::import(&mapped_module)?;
                 find_class::get_attribute(&found, &mapped_name, proto >= 4)?
             }
         };

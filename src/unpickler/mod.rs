@@ -2,7 +2,6 @@
 
 mod allow;
 mod find_class;
-mod imported;
 mod load;
 mod memo;
 mod reader;

@@ -1852,11 +1852,13 @@ fn write_latin1_escaped(out: &mut Writer, data: &[u8]) -> PyResult<()> {
 
 /// `raw_unicode_escape` plus escapes for `\\`, NUL, `\n`, `\r` and `\x1a`, so the text survives a
 /// line-based protocol-0 reader. Input is UTF-8 (possibly with surrogates encoded as 3-byte forms).
-/// The output is gathered in a small local buffer (no temporary as large as the text), one byte
-/// class lookup per character.
+/// Long runs of ASCII that need no escape are copied as they are; everything else is gathered in a
+/// small local buffer (no temporary as large as the text), one byte-class lookup per character.
 fn write_raw_unicode_escape(out: &mut Writer, utf8: &[u8]) -> PyResult<()> {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     const CAP: usize = 4096;
+    /// A run of ASCII needing no escape at least this long goes to the output directly.
+    const DIRECT_RUN: usize = 64;
     const COPY: u8 = 0;
     const ESCAPE: u8 = 1;
     /// Classes 2, 3, 4: the lead byte of a sequence of that many bytes; 5: anything else, kept.
@@ -1890,9 +1892,19 @@ fn write_raw_unicode_escape(out: &mut Writer, utf8: &[u8]) -> PyResult<()> {
         let class = CLASS[b0 as usize];
         let (ch, width) = match class {
             COPY => {
-                buf[n] = b0;
-                n += 1;
-                i += 1;
+                let run = utf8[i..]
+                    .iter()
+                    .position(|&b| CLASS[b as usize] != COPY)
+                    .unwrap_or(len - i);
+                if run >= DIRECT_RUN || run > CAP - n {
+                    out.write(&buf[..n])?;
+                    n = 0;
+                    out.write(&utf8[i..i + run])?;
+                } else {
+                    buf[n..n + run].copy_from_slice(&utf8[i..i + run]);
+                    n += run;
+                }
+                i += run;
                 continue;
             }
             2 if i + 1 < len => (((b0 as u32 & 0x1f) << 6) | (utf8[i + 1] as u32 & 0x3f), 2),

@@ -14,9 +14,7 @@ def reference_pickle_module():
     """The pure-Python module holding the 3.8 opcode names: stdlib on 3.8+, the pickle5 backport below."""
     if sys.version_info >= (3, 8):
         return pickle
-    from pickle5 import pickle as backport
-
-    return backport
+    return pytest.importorskip("pickle5.pickle")
 
 
 def opcode_names(module):

@@ -68,9 +68,9 @@ fn exhausted(context: &'static str) -> PyErr {
 
 // ---- The thread's stack bounds, per platform ----
 //
-// Each platform that ships wheels says where the calling thread's stack ends. Elsewhere `bounds()`
-// is `None` and the guard is off: the nesting limit derived from `sys.getrecursionlimit()` is then
-// the only bound, as in the C pickler.
+// Linux (glibc, musl, Android), macOS, Windows and FreeBSD say where the calling thread's stack
+// ends. Elsewhere `bounds()` is `None` and the guard is off: the nesting limit derived from
+// `sys.getrecursionlimit()` is then the only bound, as in the C pickler.
 
 /// Lowest address and size of the current thread's stack.
 #[cfg(any(target_os = "linux", target_os = "android"))]

@@ -7,12 +7,18 @@ cloudpickle, numpy and dask.distributed on 3.6 and 3.7, and a short fuzzing run)
 run on request.
 `nox -s fuzz` fuzzes the extension (coverage-guided, see fuzz/): `nox -s fuzz -- 3600` for an
 hour; the default run (part of CI) is short.
+`nox -s sdist` builds the sdist and installs it from source in a fresh venv per interpreter (3.7 ...
+3.13; on 3.6 it checks that pip explains why it cannot), then runs the tests against that; CI runs
+the 3.6 check, the release workflow all of them. `nox -s targets` runs clippy for every
+platform a wheel is built for. A newer CPython is one command away: `nox -s tests -P 3.14` (any
+`python3.14` on PATH, or pyenv's).
 
 The release wheel is built once per nox run and installed (never editable) in
 each session, so the tests see exactly what users install. Building needs
 maturin and ziglang next to nox: `pip install -r .ci/tools.txt`, or let
 `bash .ci/run` set that up. `PICKLE5_RS_WHEEL=path/to.whl nox` tests a given
-wheel instead of building one.
+wheel instead of building one (the release workflow does so on macOS and Windows), and
+`PICKLE5_RS_SDIST=path/to.tar.gz nox -s sdist` a given sdist.
 """
 
 import hashlib
@@ -35,10 +41,11 @@ PYTHONS = ["3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
 DEMO_PYTHONS = ["3.6", "3.13"]
 # On 3.6/3.7 the reference C pickler is the pickle5 backport; 3.8+ has it in the stdlib.
 REFERENCE_BACKPORT = {"3.6": "pickle5==0.0.12", "3.7": "pickle5==0.0.12"}
-# pytest releases that still support each interpreter.
-PYTEST = {"3.6": "pytest>=7.0,<7.1", "3.7": "pytest>=7.4,<8", "3.8": "pytest>=8.3,<8.4"}
-PYTEST_DEFAULT = "pytest>=8.3,<10"
+# pytest releases that still support each interpreter (environment markers).
+PYTEST_REQUIREMENTS = ROOT / "tests" / "requirements-pytest.txt"
+# The tag of the wheel nox builds; a wheel given in PICKLE5_RS_WHEEL needs only the abi3 part.
 WHEEL_TAG = "-cp36-abi3-manylinux2014_x86_64"
+ABI3_TAG = "-cp36-abi3-"
 # Where pickle5_rs stands in for the pickle5 backport (python -m pickle5_rs.alias install).
 INTEGRATION_PYTHONS = ["3.6", "3.7"]
 INTEGRATION_TESTS = ROOT / "tests" / "integration"
@@ -51,7 +58,13 @@ CLOUDPICKLE_REFERENCE = {"3.6": {"passed": 255, "skipped": 5}, "3.7": {"passed":
 SYSTEM_TMP = tempfile.gettempdir()
 
 nox.needs_version = ">=2024.4.15"
-nox.options.sessions = ["lint", "tests", "tests_api_only", "integration", "fuzz"]
+# Of the sdist, CI runs only the 3.6 check (seconds: it builds the sdist and checks that pip explains
+# why it cannot build it there). Building and testing it from source takes two minutes per
+# interpreter, fourteen for all seven: more than a run that must stay under half an hour can take
+# (it took 29 minutes without it on a loaded 2-core machine). `nox -s sdist` runs all of it, and the
+# release workflow does on every push and pull request.
+SDIST_CI_SESSIONS = ["sdist-3.6"]
+nox.options.sessions = ["lint", "tests", "tests_api_only", "integration", "fuzz", *SDIST_CI_SESSIONS]
 nox.options.default_venv_backend = "venv"
 # A missing interpreter is a failure, not a skip: CI must test every version.
 nox.options.error_on_missing_interpreters = True
@@ -74,11 +87,25 @@ def _pyenv_prefix(version):
     return Path(prefix) if result.returncode == 0 and prefix else None
 
 
+def _pyenv_minor_versions():
+    """The CPython minor versions pyenv has besides PYTHONS, e.g. a new 3.14 (`nox -P 3.14`)."""
+    pyenv = shutil.which("pyenv") or str(Path.home() / ".pyenv" / "bin" / "pyenv")
+    try:
+        out = subprocess.run([pyenv, "versions", "--bare"], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, universal_newlines=True).stdout
+    except OSError:
+        return []
+    minors = {".".join(line.split(".")[:2]) for line in out.split()
+              if line[:2] == "3." and line.replace(".", "").isdigit()}
+    return sorted(minors - set(PYTHONS), key=lambda v: tuple(map(int, v.split("."))))
+
+
 # pyenv's install of each version, or None where pyenv has none.
-PYENV_PREFIXES = {version: _pyenv_prefix(version) for version in PYTHONS}
+PYENV_PREFIXES = {version: _pyenv_prefix(version) for version in PYTHONS + _pyenv_minor_versions()}
 # Only one pyenv version is global; its shims hide the others, so nox would not
 # find python3.6 etc. Their real bin directories go in front of PATH instead.
-# A version pyenv lacks is left out, and nox then fails on it.
+# A version pyenv lacks is left out, and nox then looks for it on PATH (where
+# actions/setup-python puts it) or fails on it.
 os.environ["PATH"] = os.pathsep.join(
     [str(prefix / "bin") for prefix in PYENV_PREFIXES.values() if prefix is not None]
     + [os.environ.get("PATH", "")]
@@ -131,9 +158,11 @@ def _given_or_built_wheel(session):
         if len(wheels) != 1:
             session.error(f"expected one wheel in {DIST}, found {[w.name for w in wheels]}")
         wheel = wheels[0]
-    # 3.6's pip only installs a manylinux2014 wheel; a manylinux_2_3x one is refused.
-    if WHEEL_TAG not in wheel.name:
-        session.error(f"{wheel.name} does not carry the tag {WHEEL_TAG[1:]}")
+        # 3.6's pip only installs a manylinux2014 wheel; a manylinux_2_3x one is refused.
+        if WHEEL_TAG not in wheel.name:
+            session.error(f"{wheel.name} does not carry the tag {WHEEL_TAG[1:]}")
+    if ABI3_TAG not in wheel.name:
+        session.error(f"{wheel.name} is not a cp36-abi3 wheel")
     return wheel
 
 
@@ -157,13 +186,15 @@ def _link_system_unwinder(session):
     return f"{flags} -C link-arg=-L{private} -C link-arg=-l:libgcc_s.so.1".strip()
 
 
-def _install(session, *requirements):
-    """Install the wheel under test, then `requirements`, into the session's venv."""
-    wheel = _wheel(session)
+def _install(session, *requirements, source=None):
+    """Install the package under test, then `requirements`, into the session's venv: the wheel,
+    or else `source` (the sdist), which pip builds in its isolated build environment, without its
+    wheel cache, so that each interpreter runs the build itself."""
+    package = [str(_wheel(session))] if source is None else ["--no-cache-dir", str(source)]
     if session.python == "3.6":
         # pip 18.1, bundled with 3.6, predates manylinux2014.
         session.run("python", "-m", "pip", "install", "--upgrade", "pip<22", silent=True)
-    session.install("--force-reinstall", "--no-deps", str(wheel))
+    session.install("--force-reinstall", "--no-deps", *package)
     if requirements:
         session.install(*requirements)
 
@@ -178,11 +209,27 @@ def _requirements_file(path):
 
 
 def _pickletester_38(session):
-    """CPython 3.8's Lib/test, where tests on 3.6/3.7 load pickletester.py from."""
+    """CPython 3.8's Lib/test, where tests on 3.6/3.7 load pickletester.py from: as given in
+    $PICKLE5_RS_PICKLETESTER_38, else pyenv's 3.8, else the python3.8 on PATH (the py launcher's
+    3.8 on Windows)."""
+    given = os.environ.get("PICKLE5_RS_PICKLETESTER_38")
     prefix = PYENV_PREFIXES["3.8"]
-    test_dir = prefix / "lib" / "python3.8" / "test" if prefix else None
+    test_dir = Path(given) if given else prefix / "lib" / "python3.8" / "test" if prefix else None
+    if test_dir is None:
+        python38 = shutil.which("python3.8")
+        command = [python38] if python38 else ["py", "-3.8"] if shutil.which("py") else None
+        if command:
+            out = subprocess.run(
+                command + ["-c", "import sysconfig; print(sysconfig.get_paths()['stdlib'])"],
+                stdout=subprocess.PIPE, universal_newlines=True,
+            ).stdout.strip()
+            test_dir = Path(out) / "test" if out else None
     if test_dir is None or not (test_dir / "pickletester.py").is_file():
-        session.error("CPython 3.8's Lib/test/pickletester.py not found (pyenv prefix 3.8)")
+        message = "CPython 3.8's Lib/test/pickletester.py not found (pyenv prefix 3.8, python3.8 on PATH)"
+        if os.environ.get("PICKLE5_RS_CPYTHON_SUITE") == "optional":
+            session.warn(f"{message}: CPython's suite is left out (tests/conftest.py)")
+            return None
+        session.error(message)
     return str(test_dir)
 
 
@@ -203,15 +250,18 @@ def tests_api_only(session):
     _run_tests(session, {"PICKLE5_RS_API_ONLY": "1"})
 
 
-def _run_tests(session, extra_env):
-    requirements = [PYTEST.get(session.python, PYTEST_DEFAULT), *_reference_backport(session)]
-    _install(session, *requirements, *_requirements_file(ROOT / "tests" / "requirements.txt"))
+def _run_tests(session, extra_env, source=None):
+    requirements = ["--requirement", str(PYTEST_REQUIREMENTS), *_reference_backport(session)]
+    _install(session, *requirements, *_requirements_file(ROOT / "tests" / "requirements.txt"),
+             source=source)
     env = {
-        "PICKLE5_RS_PICKLETESTER_38": _pickletester_38(session),
         # Lets tests/test_module.py check that the wheel, not the source tree, is imported.
         "PICKLE5_RS_EXPECT_INSTALLED": "1",
         **extra_env,
     }
+    tester_38 = _pickletester_38(session) if session.python in ("3.6", "3.7") else None
+    if tester_38:
+        env["PICKLE5_RS_PICKLETESTER_38"] = tester_38
     # From a scratch directory, so the source tree's pickle5_rs/ (which has no
     # extension module) is not on sys.path. Exit code 5 (no tests) fails the run.
     scratch = Path(session.create_tmp()).resolve()
@@ -222,6 +272,76 @@ def _run_tests(session, extra_env):
         *session.posargs,
         env=env,
     )
+
+
+# The sdist under test, or why there is none: set by the first session that needs it.
+_sdist_outcome = {}
+
+
+def _sdist(session):
+    """Path of the sdist under test: $PICKLE5_RS_SDIST, or built into dist/ on first use."""
+    if "error" in _sdist_outcome:
+        session.error(_sdist_outcome["error"])
+    if "path" not in _sdist_outcome:
+        try:
+            _sdist_outcome["path"] = _given_or_built_sdist(session)
+        except BaseException:
+            _sdist_outcome["error"] = "building the sdist failed earlier in this run"
+            raise
+    return _sdist_outcome["path"]
+
+
+def _given_or_built_sdist(session):
+    given = os.environ.get("PICKLE5_RS_SDIST")
+    if given:
+        sdist = Path(given).resolve()
+        if not sdist.is_file():
+            session.error(f"PICKLE5_RS_SDIST={given} does not exist")
+        return sdist
+    if find_spec("maturin") is None:
+        session.error(f"maturin must be installed next to nox ({sys.executable}): "
+                      "pip install -r .ci/tools.txt, or run `bash .ci/run`")
+    DIST.mkdir(exist_ok=True)
+    for old in DIST.glob("pickle5_rs-*.tar.gz"):
+        old.unlink()
+    session.run(
+        sys.executable, "-m", "maturin", "sdist",
+        "--manifest-path", str(ROOT / "Cargo.toml"), "--out", str(DIST),
+        env={"VIRTUAL_ENV": None}, external=True,
+    )
+    sdists = sorted(DIST.glob("pickle5_rs-*.tar.gz"))
+    if len(sdists) != 1:
+        session.error(f"expected one sdist in {DIST}, found {[s.name for s in sdists]}")
+    return sdists[0]
+
+
+# What pip must say when asked to build the sdist on 3.6, where maturin cannot run: the pip 3.6
+# comes with (no PEP 517) runs setup.py; pip 19-21 runs build_backend/pickle5_rs_build.py.
+SDIST_REFUSALS_36 = {
+    "pip==18.1": "pickle5_rs: this pip is too old to install it",
+    "pip<22": "pickle5_rs cannot be built from source on Python 3.6: its build backend, maturin, "
+              "needs Python 3.7 or later.",
+}
+
+
+@nox.session(python=PYTHONS, venv_backend="venv")
+def sdist(session):
+    """The sdist, installed from source in a fresh venv (pip's PEP 517 build: maturin from PyPI,
+    the Rust toolchain on PATH), then the tests against it. On 3.6, where maturin cannot run, pip
+    must fail and say why instead, with 3.6's own pip and with pip 21."""
+    source = _sdist(session)
+    if session.python != "3.6":
+        _run_tests(session, {}, source=source)
+        return
+    for pip, expected in SDIST_REFUSALS_36.items():
+        session.run("python", "-m", "pip", "install", "--quiet", "--upgrade", pip, silent=True)
+        out = session.run("python", "-m", "pip", "install", "--no-cache-dir", str(source),
+                          silent=True, success_codes=[1])
+        if expected not in " ".join(out.split()):
+            session.error(f"with {pip}, pip's output lacks {expected!r}:\n{out}")
+        session.log(f"with {pip}: pip refuses to build the sdist and says why")
+    session.chdir(session.create_tmp())  # not the source tree, whose pickle5_rs/ would be found
+    session.run("python", "-c", "import importlib.util as u; assert not u.find_spec('pickle5_rs')")
 
 
 @nox.session(python=DEMO_PYTHONS, venv_backend="venv")
@@ -336,12 +456,117 @@ def fuzz(session):
     session.run("python", str(ROOT / "fuzz" / "run.py"), str(seconds), str(workdir), env=env)
 
 
+WORKFLOWS = ROOT / ".github" / "workflows"
+TOOLS = ROOT / ".ci" / "tools.txt"
+
+
+def _tool(session, name):
+    """The executable `name` installed next to nox (.ci/tools.txt)."""
+    bindir = Path(sys.executable).parent
+    for candidate in (bindir / name, bindir / f"{name}.exe"):
+        if candidate.is_file():
+            return str(candidate)
+    return session.error(f"{name} must be installed next to nox ({sys.executable}): "
+                         "pip install -r .ci/tools.txt, or run `bash .ci/run`")
+
+
+def _tool_pins():
+    """{name: version} of the `name==version` lines of .ci/tools.txt."""
+    pins = {}
+    for line in TOOLS.read_text().splitlines():
+        name, sep, version = line.split("#")[0].strip().partition("==")
+        if sep:
+            pins[name.strip().lower()] = version.strip()
+    return pins
+
+
 @nox.session(python=False)
 def lint(session):
-    """rustfmt and clippy, warnings as errors."""
+    """rustfmt and clippy, warnings as errors; the GitHub workflows against GitHub's workflow
+    schema and through zizmor's audits (offline), and the maturin they build with against
+    .ci/tools.txt, so that the release wheels come from the maturin the tests use."""
     session.chdir(ROOT)
     session.run("cargo", "fmt", "--check", external=True)
     session.run("cargo", "clippy", "--release", "--", "-D", "warnings", external=True)
+    workflows = sorted(WORKFLOWS.glob("*.yml"))
+    if not workflows:
+        session.error(f"no workflows in {WORKFLOWS}")
+    session.run(_tool(session, "check-jsonschema"), "--builtin-schema", "vendor.github-workflows",
+                *map(str, workflows), external=True)
+    session.run(_tool(session, "zizmor"), "--offline", "--no-progress", str(WORKFLOWS),
+                external=True)
+    maturin = _tool_pins()["maturin"]
+    for workflow in workflows:
+        for number, line in enumerate(workflow.read_text().splitlines(), 1):
+            _, sep, value = line.partition("maturin-version:")
+            if sep and value.split("#")[0].strip().lstrip("v") != maturin:
+                session.error(f"{workflow.name}:{number}: maturin {value.strip()}, but "
+                              f".ci/tools.txt pins maturin=={maturin}")
+    session.log(f"workflows: schema, zizmor and maturin {maturin} as in .ci/tools.txt")
+
+
+# The Rust targets a wheel is built for (.github/workflows/release.yml; Linux x86_64 is the host
+# `lint` checks), and the Windows GNU target, whose objects GNU nm reads for the import check.
+RELEASE_TARGETS = [
+    "aarch64-unknown-linux-gnu",
+    "x86_64-unknown-linux-musl",
+    "aarch64-unknown-linux-musl",
+    "x86_64-apple-darwin",
+    "aarch64-apple-darwin",
+    "x86_64-pc-windows-msvc",
+]
+WINDOWS_IMPORT_TARGET = "x86_64-pc-windows-gnu"
+WINDOWS_IMPORTS = ROOT / ".ci" / "windows-python3-imports.txt"
+# What PyO3 needs to know of the interpreter when there is none for the target: the abi3 of 3.6.
+PYO3_ABI3_CONFIG = "implementation=CPython\nversion=3.6\nshared=true\nabi3=true\nlib_name=python3\n"
+
+
+@nox.session(python=False)
+def targets(session):
+    """clippy, warnings as errors, for every target a wheel is built for (rustup adds their
+    standard libraries: this needs the network), then the Windows import check: every C-API name
+    the extension imports from python3.dll must be in .ci/windows-python3-imports.txt, whose names
+    python3.dll exports from CPython 3.6.1 on (src/ffi/raw.rs)."""
+    session.chdir(ROOT)
+    session.run("rustup", "target", "add", *RELEASE_TARGETS, WINDOWS_IMPORT_TARGET, external=True)
+    work = ROOT / "target" / "targets"
+    work.mkdir(parents=True, exist_ok=True)
+    config = work / "pyo3-abi3-3.6.txt"
+    config.write_text(PYO3_ABI3_CONFIG)
+    for target in RELEASE_TARGETS:
+        # As maturin builds for musl: a shared library, not a static executable.
+        flags = "-C target-feature=-crt-static" if target.endswith("-musl") else ""
+        session.run(
+            "cargo", "clippy", "--release", "--target", target, "--target-dir", str(work),
+            "--", "-D", "warnings",
+            env={"PYO3_CONFIG_FILE": str(config), "RUSTFLAGS": flags}, external=True,
+        )
+    nm = shutil.which("nm")
+    if nm is None:
+        session.error("GNU nm (binutils) is needed for the Windows import check")
+    session.run(
+        "cargo", "rustc", "--release", "--lib", "--crate-type", "staticlib",
+        "--target", WINDOWS_IMPORT_TARGET, "--target-dir", str(work),
+        env={"PYO3_CONFIG_FILE": str(config), "RUSTFLAGS": ""}, external=True,
+    )
+    archive = str(work / WINDOWS_IMPORT_TARGET / "release" / "libpickle5_rs.a")
+
+    def symbols(*options):
+        out = subprocess.run([nm, *options, archive], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, universal_newlines=True).stdout
+        return {line.split()[-1] for line in out.splitlines() if line.strip()}
+
+    imported = {name[len("__imp_"):] if name.startswith("__imp_") else name
+                for name in symbols("--undefined-only")}
+    python = {name for name in imported - symbols("--defined-only")
+              if name.startswith(("Py", "_Py"))}
+    allowed = {line.strip() for line in WINDOWS_IMPORTS.read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    unchecked = sorted(python - allowed)
+    if unchecked:
+        session.error(f"imported from python3.dll but not in {WINDOWS_IMPORTS.name}: {unchecked} "
+                      "(see that file's notes)")
+    session.log(f"Windows: {len(python)} C-API names imported, all in {WINDOWS_IMPORTS.name}")
 
 
 def _cloudpickle_sources(session, scratch):

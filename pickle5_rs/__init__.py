@@ -6,6 +6,7 @@ Use it as a drop-in for the stdlib module: ``import pickle5_rs as pickle``.
 import sys as _sys
 
 from . import _core
+from ._core import __version__  # Cargo.toml's version, the wheel's too
 from ._core import (
     DEFAULT_PROTOCOL,
     HIGHEST_PROTOCOL,

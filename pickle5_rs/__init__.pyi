@@ -16,6 +16,7 @@ from pickle import PickleError as PickleError
 from pickle import PicklingError as PicklingError
 from pickle import UnpicklingError as UnpicklingError
 
+__version__: str
 HIGHEST_PROTOCOL: int
 DEFAULT_PROTOCOL: int
 

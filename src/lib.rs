@@ -3,6 +3,14 @@
 // PyO3 0.15 expands `Option<&PyAny>` arguments into `as_deref()` calls this lint flags.
 #![allow(clippy::needless_option_as_deref)]
 
+// The wheels are built and tested for 64-bit targets only (README: Platforms); nothing 32-bit is
+// tested, so such a build is refused rather than shipped untested.
+#[cfg(not(target_pointer_width = "64"))]
+compile_error!(
+    "pickle5_rs supports 64-bit targets only (x86_64, aarch64 and other 64-bit platforms); \
+     this target is 32-bit"
+);
+
 mod alloc;
 mod args;
 mod bigint;
@@ -21,6 +29,7 @@ use pyo3::types::PyTuple;
 
 #[pymodule]
 fn _core(py: Python, m: &PyModule) -> PyResult<()> {
+    ffi::resolve_late_stable_api(py)?;
     ffi::version::init(py)?;
     ffi::int_layout::init(py)?;
     ffi::seq_layout::init(py)?;
@@ -31,6 +40,7 @@ fn _core(py: Python, m: &PyModule) -> PyResult<()> {
     m.add("PickleError", errors::pickle_error_class(py))?;
     m.add("PicklingError", errors::pickling_error_class(py))?;
     m.add("UnpicklingError", errors::unpickling_error_class(py))?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("HIGHEST_PROTOCOL", opcodes::HIGHEST_PROTOCOL)?;
     m.add("DEFAULT_PROTOCOL", opcodes::DEFAULT_PROTOCOL)?;
     let table: Vec<&PyTuple> = opcodes::ALL

@@ -11,8 +11,12 @@ A crash (signal) shows up in the parent as a missing line for the crashing case 
 import io
 import json
 import pickle
-import resource
 import sys
+
+try:
+    import resource
+except ImportError:  # Windows: no address-space limit; the errors are still checked
+    resource = None
 
 
 def main():
@@ -26,7 +30,8 @@ def main():
         "BufferedReader": support.buffered_reader,
     }
     cases = json.load(sys.stdin)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    if resource is not None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     real_stderr = sys.stderr
     for case_id, hex_data, mode in cases:
         data = bytes(bytearray.fromhex(hex_data))

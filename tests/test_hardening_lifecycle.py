@@ -216,11 +216,13 @@ def test_instances_alive_at_shutdown_exit_cleanly(which):
 
 def _bundles_its_own_unwinder():
     """Whether the extension carries a private unwinder (the zig-linked release wheel) instead of
-    resolving the system's libgcc_s, which is what pthread_exit unwinds with."""
+    resolving the system's libgcc_s, which is what pthread_exit unwinds with. Only glibc's
+    pthread_exit unwinds the thread's stack: on musl, macOS and Windows no unwinder takes part."""
     import ctypes
+    import platform
 
     core = getattr(TARGET, "_core", None)
-    if core is None:
+    if core is None or not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
         return False
     return not hasattr(ctypes.CDLL(core.__file__), "_Unwind_GetIP")
 

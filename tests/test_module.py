@@ -14,9 +14,7 @@ def reference_pickle_module():
     """The pure-Python module holding the 3.8 opcode names: stdlib on 3.8+, the pickle5 backport below."""
     if sys.version_info >= (3, 8):
         return pickle
-    from pickle5 import pickle as backport
-
-    return backport
+    return pytest.importorskip("pickle5.pickle")
 
 
 def opcode_names(module):
@@ -57,3 +55,18 @@ def test_exception_classes_are_stdlib_pickle_classes():
     assert pickle5_rs.PickleError is pickle.PickleError
     assert pickle5_rs.PicklingError is pickle.PicklingError
     assert pickle5_rs.UnpicklingError is pickle.UnpicklingError
+
+
+def test_version_is_a_string():
+    assert isinstance(pickle5_rs.__version__, str) and pickle5_rs.__version__[0].isdigit()
+
+
+@pytest.mark.skipif(
+    not os.environ.get("PICKLE5_RS_EXPECT_INSTALLED") or sys.version_info < (3, 8),
+    reason="compares with the installed distribution's metadata (importlib.metadata: 3.8+)",
+)
+def test_version_is_the_distributions():
+    # Cargo.toml's version, exported by the extension, is what maturin wrote into the metadata.
+    from importlib.metadata import version
+
+    assert pickle5_rs.__version__ == version("pickle5_rs")

@@ -13,6 +13,7 @@ mod layout37;
 pub mod picklebuffer;
 pub mod pickling;
 mod raw;
+pub use raw::resolve as resolve_late_stable_api;
 pub mod seq_layout;
 mod shutdown;
 pub mod stack;
@@ -268,7 +269,7 @@ impl Obj {
         if p.is_null() {
             return Err(fetch_error());
         }
-        Ok(unsafe { std::slice::from_raw_parts(p as *const u8, n as usize) })
+        Ok(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), n as usize) })
     }
 
     /// The content of an exact or subclassed `bytes` object.
@@ -276,7 +277,7 @@ impl Obj {
         unsafe {
             let p = ffi::PyBytes_AsString(self.as_ptr());
             let n = ffi::PyBytes_Size(self.as_ptr());
-            std::slice::from_raw_parts(p as *const u8, n as usize)
+            std::slice::from_raw_parts(p.cast::<u8>(), n as usize)
         }
     }
 
@@ -516,7 +517,8 @@ pub fn bool_obj(v: bool) -> Obj {
 
 #[inline]
 pub fn new_int(v: i64) -> PyResult<Obj> {
-    // `long` is 64 bits on the LP64 platforms the wheel targets; PyLong_FromLong is the faster path.
+    // PyLong_FromLong is the faster path where the value fits a C `long` (64 bits on Linux and
+    // macOS, 32 on Windows); PyLong_FromLongLong takes the rest.
     match std::os::raw::c_long::try_from(v) {
         Ok(l) => Obj::from_owned(unsafe { ffi::PyLong_FromLong(l) }),
         Err(_) => Obj::from_owned(unsafe { ffi::PyLong_FromLongLong(v) }),
@@ -583,7 +585,7 @@ impl NewBuffer {
             if n == 0 {
                 return &mut [];
             }
-            std::slice::from_raw_parts_mut(p as *mut u8, n as usize)
+            std::slice::from_raw_parts_mut(p.cast::<u8>(), n as usize)
         }
     }
 

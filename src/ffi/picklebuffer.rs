@@ -304,7 +304,7 @@ pub fn create_type() -> PyResult<Obj> {
     let ty = Obj::from_owned(unsafe { ffi::PyType_FromSpec(&mut spec) })?;
     unsafe {
         let head = ty.as_ptr() as *mut TypeObjectHead37;
-        let layout_ok = (*head).tp_name == TYPE_NAME.as_ptr() as *const c_char
+        let layout_ok = std::ptr::eq((*head).tp_name, TYPE_NAME.as_ptr().cast::<c_char>())
             && (*head).tp_basicsize == basicsize as Py_ssize_t
             && (*head).tp_itemsize == 0
             && (*head).tp_flags & PY_TPFLAGS_HEAPTYPE != 0

@@ -2,7 +2,7 @@
 //! iteration of lists/dicts/sets, int/float/str payload access, member descriptors at fixed offsets.
 
 use std::cell::UnsafeCell;
-use std::os::raw::{c_char, c_int, c_long, c_void};
+use std::os::raw::{c_char, c_int, c_longlong, c_void};
 use std::ptr::NonNull;
 
 use pyo3::ffi;
@@ -93,11 +93,14 @@ impl Obj {
 
     // ---- int ----
 
-    /// `PyLong_AsLongAndOverflow`: the value and the overflow sign (-1, 0, +1).
+    /// `PyLong_AsLongLongAndOverflow`: the value and the overflow sign (-1, 0, +1). `long long`,
+    /// not `long`, which is 32 bits on Windows: every int of 64 bits takes the fast path there too
+    /// (the bytes written do not depend on which path an int takes).
     #[inline]
     pub fn int_as_long_overflow(&self) -> PyResult<(i64, i32)> {
         let mut overflow: c_int = 0;
-        let v: c_long = unsafe { ffi::PyLong_AsLongAndOverflow(self.as_ptr(), &mut overflow) };
+        let v: c_longlong =
+            unsafe { ffi::PyLong_AsLongLongAndOverflow(self.as_ptr(), &mut overflow) };
         if v == -1 && overflow == 0 && unsafe { !ffi::PyErr_Occurred().is_null() } {
             return Err(fetch_error());
         }
@@ -121,7 +124,7 @@ impl Obj {
             if p.is_null() || n <= 0 {
                 return &[];
             }
-            std::slice::from_raw_parts(p as *const u8, n as usize)
+            std::slice::from_raw_parts(p.cast::<u8>(), n as usize)
         }
     }
 
@@ -140,7 +143,7 @@ impl Obj {
             unsafe { ffi::PyErr_Clear() };
             return None;
         }
-        Some(unsafe { std::slice::from_raw_parts(p as *const u8, n as usize) })
+        Some(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), n as usize) })
     }
 
     /// The UTF-8 encoding of a str; strings with lone surrogates are encoded with "surrogatepass".
@@ -151,7 +154,7 @@ impl Obj {
             return Ok(HeldBytes {
                 owner: self.clone(),
                 owner_is_bytes: false,
-                ptr: p as *const u8,
+                ptr: p.cast::<u8>(),
                 len: n as usize,
             });
         }
@@ -206,7 +209,7 @@ impl Obj {
             unsafe { ffi::PyErr_Clear() };
             return false;
         }
-        let s = unsafe { std::slice::from_raw_parts(p as *const u8, n as usize) };
+        let s = unsafe { std::slice::from_raw_parts(p.cast::<u8>(), n as usize) };
         s == text.as_bytes()
     }
 
@@ -218,7 +221,7 @@ impl Obj {
             unsafe { ffi::PyErr_Clear() };
             return None;
         }
-        let s = unsafe { std::slice::from_raw_parts(p as *const u8, n as usize) };
+        let s = unsafe { std::slice::from_raw_parts(p.cast::<u8>(), n as usize) };
         if s.is_ascii() {
             Some(s)
         } else {

@@ -5,7 +5,9 @@
 //! the Rust frames of a dump or load, which the Rust runtime answers by aborting the process. So
 //! each call from our code into Python code keeps a guard alive whose destructor — run only by such
 //! an unwind — parks the thread for good instead: what CPython 3.14 itself does with these threads.
-//! The process then exits normally.
+//! The process then exits normally. glibc's and FreeBSD's `pthread_exit` unwind like this; musl,
+//! macOS and Windows (`_endthreadex`) end the thread without running its destructors, so there
+//! the guard is never dropped.
 
 use super::raw;
 use pyo3::ffi::PyObject;

@@ -794,9 +794,10 @@ pub fn new_set(items: &[Obj]) -> PyResult<Obj> {
     Ok(s)
 }
 
-pub fn new_frozenset(items: &[Obj]) -> PyResult<Obj> {
-    let l = new_list(items)?;
-    Obj::from_owned(unsafe { ffi::PyFrozenSet_New(l.as_ptr()) })
+/// A frozenset of `items`, built from a tuple that takes them over (as the C unpickler does).
+pub fn new_frozenset(items: Vec<Obj>) -> PyResult<Obj> {
+    let t = new_tuple(items)?;
+    Obj::from_owned(unsafe { ffi::PyFrozenSet_New(t.as_ptr()) })
 }
 
 /// `PyImport_Import(name)`: `__import__(name)`, then `sys.modules[name]`.

@@ -302,7 +302,7 @@ impl<'a, S: Source> Loader<'a, S> {
             op::FROZENSET => {
                 let start = self.stack.pop_mark()?;
                 let items = self.stack.pop_from(start)?;
-                self.stack.push(ffi::new_frozenset(&items)?)?
+                self.stack.push(ffi::new_frozenset(items)?)?
             }
             op::OBJ => self.load_obj()?,
             op::INST => self.load_inst()?,

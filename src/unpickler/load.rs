@@ -34,6 +34,19 @@ pub struct Hooks {
 }
 
 impl Hooks {
+    /// What `loads(data)` uses: the keyword arguments' defaults, no hooks, no allow-list.
+    pub fn defaults() -> Hooks {
+        Hooks {
+            fix_imports: true,
+            encoding: crate::interned!("ASCII").clone(),
+            errors: crate::interned!("strict").clone(),
+            persistent_load: None,
+            find_class: None,
+            buffers: None,
+            allow: None,
+        }
+    }
+
     fn encoding_is_bytes(&self) -> bool {
         matches!(self.encoding.str_utf8(), Ok(b"bytes"))
     }

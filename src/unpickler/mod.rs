@@ -137,11 +137,15 @@ pub fn load(
     errors: &PyAny,
     buffers: Option<&PyAny>,
 ) -> PyResult<PyObject> {
-    let mut hooks = make_hooks("load", fix_imports.0, encoding, errors)?;
-    let src = FileSource::new(FileMethods::of(&Obj::of(file))?);
-    hooks.buffers = buffers_iter(buffers.map(Obj::of).as_ref())?;
-    let memo = RefCell::new(Memo::default());
-    run_loader(src, &hooks, &memo, &Cell::new(0)).map(Obj::into_py)
+    let hooks = make_hooks("load", fix_imports.0, encoding, errors)?;
+    load_file(&Obj::of(file), hooks, buffers.map(Obj::of).as_ref()).map(Obj::into_py)
+}
+
+/// Loads one pickle from the file object `file` (`load` and `safe_load`).
+fn load_file(file: &Obj, mut hooks: Hooks, buffers: Option<&Obj>) -> PyResult<Obj> {
+    let src = FileSource::new(FileMethods::of(file)?);
+    hooks.buffers = buffers_iter(buffers)?;
+    run_loader(src, &hooks, &RefCell::new(Memo::default()), &Cell::new(0))
 }
 
 /// Read and return an object from the given pickle data (any bytes-like object, not copied).
@@ -209,16 +213,7 @@ fn loads_fast(args: &[Obj], kwargs: &[(&Obj, &Obj)]) -> Result<PyResult<Obj>, Fa
         }
         buffers = Some(*value);
     }
-    let hooks = Hooks {
-        fix_imports: true,
-        encoding: crate::interned!("ASCII").clone(),
-        errors: crate::interned!("strict").clone(),
-        persistent_load: None,
-        find_class: None,
-        buffers: None,
-        allow: None,
-    };
-    Ok(load_bytes(data, hooks, buffers))
+    Ok(load_bytes(data, Hooks::defaults(), buffers))
 }
 
 /// Adds the unpickler's classes and functions to the module.

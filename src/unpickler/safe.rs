@@ -1,15 +1,11 @@
 //! `safe_load` and `safe_loads`: `load` and `loads` restricted to an allow-list of globals
 //! (`SafeUnpickler` is the package's `Unpickler` subclass calling `Unpickler._restrict`).
 
-use std::cell::{Cell, RefCell};
-
 use pyo3::prelude::*;
 
 use super::allow;
 use super::load::Hooks;
-use super::memo::Memo;
-use super::reader::{BytesSource, FileMethods, FileSource};
-use super::{buffers_iter, make_hooks, run_loader, text_default};
+use super::{load_bytes, load_file, make_hooks, text_default};
 use crate::args::Truth;
 use crate::ffi::fastcall::{self, Fallback};
 use crate::ffi::Obj;
@@ -45,10 +41,7 @@ pub fn safe_load(
 ) -> PyResult<PyObject> {
     let mut hooks = make_hooks("safe_load", fix_imports.0, encoding, errors)?;
     hooks.allow = Some(allow::compile(Some(&Obj::of(allow)))?);
-    let src = FileSource::new(FileMethods::of(&Obj::of(file))?);
-    hooks.buffers = buffers_iter(buffers.map(Obj::of).as_ref())?;
-    let memo = RefCell::new(Memo::default());
-    run_loader(src, &hooks, &memo, &Cell::new(0)).map(Obj::into_py)
+    load_file(&Obj::of(file), hooks, buffers.map(Obj::of).as_ref()).map(Obj::into_py)
 }
 
 /// Like `loads`, but only the globals `allow` names may be imported and called.
@@ -72,13 +65,7 @@ pub fn safe_loads(
 ) -> PyResult<PyObject> {
     let mut hooks = make_hooks("safe_loads", fix_imports.0, encoding, errors)?;
     hooks.allow = Some(allow::compile(Some(&Obj::of(allow)))?);
-    load_bytes_restricted(&Obj::of(data), hooks, buffers.map(Obj::of).as_ref()).map(Obj::into_py)
-}
-
-fn load_bytes_restricted(data: &Obj, mut hooks: Hooks, buffers: Option<&Obj>) -> PyResult<Obj> {
-    let src = BytesSource::new(data)?;
-    hooks.buffers = buffers_iter(buffers)?;
-    run_loader(src, &hooks, &RefCell::new(Memo::default()), &Cell::new(0))
+    load_bytes(&Obj::of(data), hooks, buffers.map(Obj::of).as_ref()).map(Obj::into_py)
 }
 
 /// `safe_loads(data)` with `allow=` and `buffers=` keywords only; anything else goes to the
@@ -104,15 +91,10 @@ fn safe_loads_fast(args: &[Obj], kwargs: &[(&Obj, &Obj)]) -> Result<PyResult<Obj
         Err(e) => return Ok(Err(e)),
     };
     let hooks = Hooks {
-        fix_imports: true,
-        encoding: crate::interned!("ASCII").clone(),
-        errors: crate::interned!("strict").clone(),
-        persistent_load: None,
-        find_class: None,
-        buffers: None,
         allow: Some(names),
+        ..Hooks::defaults()
     };
-    Ok(load_bytes_restricted(data, hooks, buffers))
+    Ok(load_bytes(data, hooks, buffers))
 }
 
 /// `_core._set_allow_support(safe_class, normalize, default)`: the package's `SafeUnpickler`

@@ -396,6 +396,39 @@ class FileStream(object):
         return out == data
 
 
+class ObjectStream(object):
+    """One Pickler dump()s many small pickles into a file; one Unpickler load()s them back, as a
+    log or a socket stream does (the memo carries over from one pickle to the next, as it does in
+    the C classes, so a global is named once)."""
+
+    name = "Pickler.dump/Unpickler.load per record, one object each"
+
+    def __init__(self, count):
+        self.count = count
+
+    def pickle(self, mod, obj, protocol):
+        f = io.BytesIO()
+        dump = mod.Pickler(f, protocol).dump
+        for item in obj:
+            dump(item)
+        return f.getvalue()
+
+    def dumps_call(self, mod, obj, protocol):
+        return self.pickle, (mod, obj, protocol), None
+
+    def loads_call(self, mod, data):
+        unpickler, count = mod.Unpickler, self.count
+
+        def call():
+            load = unpickler(io.BytesIO(data)).load
+            return [load() for _ in range(count)]
+
+        return call, (), None
+
+    def same_dumps(self, out, data):
+        return out == data
+
+
 class FileOnDisk(object):
     """dump() into a real file, load() from it (buffered file objects: peek/readinto)."""
 
@@ -564,6 +597,8 @@ def workloads():
         # files
         W("file_stream", lambda q: [_json_doc(i)["user"] for i in range(1000)], "1,000 dump()/load() calls",
           lambda: FileStream(1000)),
+        W("object_stream", lambda q: [(i, "user%d" % i, datetime.datetime(2020, 1, 1 + i % 28, i % 24)) for i in range(1000)],
+          "1,000 records through one Pickler/Unpickler", lambda: ObjectStream(1000)),
         W("file_disk", lambda q: [_json_doc(i) for i in range(1000)], "dump()/load(), file on disk", FileOnDisk),
         # tiny whole pickles: per-call cost
         W("tiny.int", lambda q: 1, "dumps(1)"),

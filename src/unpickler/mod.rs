@@ -14,7 +14,7 @@ use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
 use pyo3::gc::{PyGCProtocol, PyVisit};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
-use pyo3::{AsPyPointer, PyTraverseError};
+use pyo3::PyTraverseError;
 
 use crate::args::Truth;
 use crate::errors;
@@ -219,6 +219,8 @@ fn loads_fast(args: &[Obj], kwargs: &[(&Obj, &Obj)]) -> Result<PyResult<Obj>, Fa
 /// Adds the unpickler's classes and functions to the module.
 pub fn register(py: Python, m: &PyModule) -> PyResult<()> {
     m.add_class::<Unpickler>()?;
+    let builtin_find_class = Obj::of(py.get_type::<Unpickler>().getattr("find_class")?);
+    let _ = BUILTIN_FIND_CLASS.set(builtin_find_class);
     heap_type::adopt_instance_type_refs::<{ heap_type::UNPICKLER }>(
         py.get_type::<Unpickler>().as_type_ptr(),
     );
@@ -256,24 +258,35 @@ pub fn register(py: Python, m: &PyModule) -> PyResult<()> {
     Ok(())
 }
 
+/// The built-in `Unpickler.find_class`, as the class held it at import (the class is mutable, so
+/// a later assignment to `Unpickler.find_class` is an override like a subclass's).
+static BUILTIN_FIND_CLASS: once_cell::sync::OnceCell<Obj> = once_cell::sync::OnceCell::new();
+
 /// Whether `self.find_class` would resolve to the built-in one, so the load may call it directly.
+/// Asked on every `load()`, so it looks up nothing that may be absent (an absent attribute costs
+/// an exception): the class attribute, then the instance `__dict__` only where instances have one.
 fn uses_builtin_find_class(slf: &PyAny) -> PyResult<bool> {
-    let py = slf.py();
-    let builtin = py.get_type::<Unpickler>().getattr("find_class")?;
-    if slf.get_type().getattr("find_class")?.as_ptr() != builtin.as_ptr() {
+    let this = Obj::of(slf);
+    let ty = this.type_obj();
+    let Some(builtin) = BUILTIN_FIND_CLASS.get() else {
+        return Ok(false);
+    };
+    if !ty.getattr(crate::interned!("find_class"))?.is(builtin) {
         return Ok(false);
     }
-    match slf.getattr("__dict__") {
-        Ok(d) => Ok(!d.call_method1("__contains__", ("find_class",))?.is_true()?),
-        Err(_) => Ok(true),
+    if ty.getattr(crate::interned!("__dictoffset__"))?.as_ssize()? == 0 {
+        return Ok(true);
     }
+    let dict = this.generic_get_dict()?;
+    Ok(dict.dict_get(crate::interned!("find_class"))?.is_none())
 }
 
 /// The `persistent_load` a load uses: from 3.13 on `_pickle` looks it up as a method at load
 /// time; before, it is the one found by `__init__` or assigned since.
 fn current_persistent_load(slf: &PyCell<Unpickler>) -> PyResult<Option<Obj>> {
     if ffi::version::running() >= (3, 13) {
-        return Ok(Some(Obj::of(slf.getattr("persistent_load")?)));
+        let this = Obj::of(slf.as_ref());
+        return Ok(Some(this.getattr(crate::interned!("persistent_load"))?));
     }
     match &*slf.borrow().persistent_load.borrow() {
         Some(hook) => Ok(Some(hook.bind(&Obj::of(slf.as_ref()))?)),
@@ -541,27 +554,27 @@ impl PyGCProtocol for Unpickler {
         if let Ok(setup) = self.setup.try_borrow() {
             if let Some(setup) = setup.as_ref() {
                 for obj in setup.file.objects() {
-                    visit.call(&obj.clone().into_py())?;
+                    visit.call(obj)?;
                 }
                 let hooks = &setup.hooks;
                 for obj in hooks.buffers.iter().chain(hooks.persistent_load.iter()) {
-                    visit.call(&obj.clone().into_py())?;
+                    visit.call(obj)?;
                 }
             }
         }
         if let Ok(hook) = self.persistent_load.try_borrow() {
             if let Some(h) = hook.as_ref() {
-                visit.call(&h.held().clone().into_py())?;
+                visit.call(h.held())?;
             }
         }
         if let Ok(memo) = self.memo.try_borrow() {
             for (_, obj) in memo.entries() {
-                visit.call(&obj.clone().into_py())?;
+                visit.call(obj)?;
             }
         }
         if let Ok(resolved) = self.restriction.resolved.try_borrow() {
             for obj in resolved.objects() {
-                visit.call(&obj.clone().into_py())?;
+                visit.call(obj)?;
             }
         }
         Ok(())

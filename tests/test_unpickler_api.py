@@ -420,6 +420,23 @@ def test_find_class_may_return_anything():
     assert U(io.BytesIO(data)).load() == ("made", "missing.module", "thing", (1, 2))
 
 
+def test_find_class_set_on_the_instance_or_its_class_is_called():
+    data = b"\x80\x02cmissing.module\nthing\n."
+
+    class WithDict(TARGET.Unpickler):
+        pass
+
+    unpickler = WithDict(io.BytesIO(data + data + data))
+    unpickler.find_class = lambda module, name: ("instance", module, name)
+    assert unpickler.load() == ("instance", "missing.module", "thing")
+    del unpickler.find_class
+    WithDict.find_class = lambda self, module, name: ("class", module, name)
+    assert unpickler.load() == ("class", "missing.module", "thing")
+    del WithDict.find_class
+    with pytest.raises(ModuleNotFoundError):
+        unpickler.load()
+
+
 def test_find_class_errors_propagate():
     class Nope(Exception):
         pass

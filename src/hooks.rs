@@ -40,3 +40,79 @@ impl Hook {
         }
     }
 }
+
+/// A class attribute of one of the extension's own classes (a method or a descriptor), recorded
+/// at import. Asking whether an instance's attribute is still that one needs no lookup that may
+/// fail: an absent attribute, or a descriptor whose getter raises, costs an exception on every
+/// call, and these questions are asked on every `dump()`, `load()` and `__init__`.
+pub struct BuiltinAttr(once_cell::sync::OnceCell<Recorded>);
+
+struct Recorded {
+    cls: Obj,
+    attr: Obj,
+    /// A getset or member descriptor: no instance `__dict__` entry can shadow it (a method can).
+    is_data_descriptor: bool,
+}
+
+impl BuiltinAttr {
+    pub const fn new() -> Self {
+        BuiltinAttr(once_cell::sync::OnceCell::new())
+    }
+
+    /// Records the method `cls.<name>` (once, when the class is created; its instances have no
+    /// `__dict__`).
+    pub fn record_method(&self, cls: &Obj, name: &Obj) -> PyResult<()> {
+        self.record(cls, name, false)
+    }
+
+    /// Records the getset or member descriptor `cls.<name>`.
+    pub fn record_data_descriptor(&self, cls: &Obj, name: &Obj) -> PyResult<()> {
+        self.record(cls, name, true)
+    }
+
+    fn record(&self, cls: &Obj, name: &Obj, is_data_descriptor: bool) -> PyResult<()> {
+        let attr = cls.getattr(name)?;
+        let _ = self.0.set(Recorded {
+            cls: cls.clone(),
+            attr,
+            is_data_descriptor,
+        });
+        Ok(())
+    }
+
+    /// What `obj.<name>` is: the recorded attribute (its class's attribute is that object and no
+    /// instance `__dict__` entry can shadow it), or another one, or none. The class attribute is
+    /// looked up first, so an attribute found there is then read without a failing lookup.
+    pub fn lookup(&self, obj: &Obj, name: &Obj) -> PyResult<Attr> {
+        let Some(recorded) = self.0.get() else {
+            return Ok(Attr::Other(obj.getattr_if_present(name)?));
+        };
+        let cls = obj.type_obj();
+        match cls.getattr_opt(name)? {
+            Some(attr) if attr.is(&recorded.attr) => {
+                let shadowed = !recorded.is_data_descriptor
+                    && !cls.is(&recorded.cls)
+                    && cls
+                        .getattr(crate::interned!("__dictoffset__"))?
+                        .as_ssize()?
+                        != 0
+                    && obj.generic_get_dict()?.dict_get(name)?.is_some();
+                if shadowed {
+                    Ok(Attr::Other(obj.getattr_opt(name)?))
+                } else {
+                    Ok(Attr::Builtin)
+                }
+            }
+            Some(_) => Ok(Attr::Other(obj.getattr_opt(name)?)),
+            None => Ok(Attr::Other(obj.getattr_if_present(name)?)),
+        }
+    }
+}
+
+/// An instance's attribute, as [`BuiltinAttr::lookup`] finds it.
+pub enum Attr {
+    /// The class's own, recorded attribute.
+    Builtin,
+    /// Another attribute (a subclass's or the instance's), or none.
+    Other(Option<Obj>),
+}

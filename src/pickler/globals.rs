@@ -21,8 +21,6 @@ pub struct Names {
     pub persistent_id: Obj,
     pub dispatch_table: Obj,
     pub reducer_override: Obj,
-    pub func: Obj,
-    pub self_: Obj,
     /// Interned keyword argument names (call sites pass interned names).
     pub kw_protocol: Obj,
     pub kw_fix_imports: Obj,
@@ -97,8 +95,6 @@ fn build(py: Python) -> PyResult<Globals> {
         persistent_id: s("persistent_id")?,
         dispatch_table: s("dispatch_table")?,
         reducer_override: s("reducer_override")?,
-        func: s("__func__")?,
-        self_: s("__self__")?,
         kw_protocol: ffi::intern_in_place(s("protocol")?),
         kw_fix_imports: ffi::intern_in_place(s("fix_imports")?),
         kw_buffer_callback: ffi::intern_in_place(s("buffer_callback")?),

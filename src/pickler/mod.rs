@@ -26,6 +26,7 @@ use crate::ffi::fastcall::{self, Fallback};
 use crate::ffi::heap_type;
 use crate::ffi::pickling::{self as pk, IntSlot, MemberKind, ObjectSlot};
 use crate::ffi::{self, Obj};
+use crate::hooks::{Attr, BuiltinAttr, Hook};
 use crate::in_use::InUse;
 use crate::opcodes::{DEFAULT_PROTOCOL, HIGHEST_PROTOCOL};
 use globals::globals;
@@ -305,36 +306,28 @@ impl Pickler {
         this.fast.set(0);
 
         // persistent_id: a method of a subclass is kept unbound, to avoid a reference cycle.
+        // (From 3.13 on it is looked up at each dump instead: see `overridden_persistent_id`.)
+        // Where the class's own descriptors answer, they give back what was assigned: there is
+        // nothing to look up.
         let me = Obj::of(slf.as_ref());
         let g = globals();
-        // (From 3.13 on it is looked up at each dump instead: see `overridden_persistent_id`.)
-        let pers = if ffi::version::running() >= (3, 13) {
-            None
+        let persistent_id = if ffi::version::running() < (3, 13) {
+            PERSISTENT_ID_DESCRIPTOR.lookup(&me, &g.names.persistent_id)?
         } else {
-            me.getattr_if_present(&g.names.persistent_id)?
+            Attr::Builtin
         };
-        let (pers_func, is_method) = match pers {
-            None => (None, false),
-            Some(f) => {
-                if f.is_exact_type(ffi::TypeRef::of_obj(g.method_type())) {
-                    let bound_self = f.getattr(&g.names.self_)?;
-                    if bound_self.is(&me) {
-                        (Some(f.getattr(&g.names.func)?), true)
-                    } else {
-                        (Some(f), false)
-                    }
-                } else {
-                    (Some(f), false)
-                }
-            }
-        };
-        {
+        if let Attr::Other(found) = persistent_id {
+            let hook = match found {
+                Some(f) => Some(Hook::from_attr(&me, f)?),
+                None => None,
+            };
             let mut st = this.state()?;
-            st.pers_func = pers_func;
-            st.pers_func_is_method = is_method;
+            st.pers_func_is_method = matches!(hook, Some(Hook::MethodOf(_)));
+            st.pers_func = hook.map(|h| h.held().clone());
         }
-        let table = me.getattr_if_present(&g.names.dispatch_table)?;
-        this.dispatch_table.set(table);
+        if let Attr::Other(table) = DISPATCH_TABLE_MEMBER.lookup(&me, &g.names.dispatch_table)? {
+            this.dispatch_table.set(table);
+        }
         Ok(())
     }
 
@@ -575,20 +568,19 @@ impl PyGCProtocol for PicklerMemoProxy {
 /// From 3.13 on `_pickle` looks `persistent_id` up as a method at each dump; `None` when it is
 /// the default one (which returns None for every object).
 fn overridden_persistent_id(slf: &PyCell<Pickler>) -> PyResult<Option<Obj>> {
-    let py = slf.py();
-    let default = py.get_type::<Pickler>().getattr("_persistent_id_default")?;
-    let on_type = slf.get_type().getattr("persistent_id")?;
-    let in_instance = match slf.getattr("__dict__") {
-        Ok(d) => d
-            .call_method1("__contains__", ("persistent_id",))?
-            .is_true()?,
-        Err(_) => false,
-    };
-    if Obj::of(on_type).is(&Obj::of(default)) && !in_instance {
-        return Ok(None);
+    let me = Obj::of(slf.as_ref());
+    let name = &globals().names.persistent_id;
+    match PERSISTENT_ID_DESCRIPTOR.lookup(&me, name)? {
+        Attr::Builtin => Ok(None),
+        Attr::Other(Some(found)) => Ok(Some(found)),
+        Attr::Other(None) => me.getattr(name).map(Some), // raises Python's AttributeError
     }
-    Ok(Some(Obj::of(slf.getattr("persistent_id")?)))
 }
+
+/// The class's own `persistent_id`: the descriptor before 3.13, the default method from 3.13 on.
+static PERSISTENT_ID_DESCRIPTOR: BuiltinAttr = BuiltinAttr::new();
+/// The class's `dispatch_table` member descriptor.
+static DISPATCH_TABLE_MEMBER: BuiltinAttr = BuiltinAttr::new();
 
 /// Adds the pickler's classes and functions to the module.
 pub fn register(py: Python, m: &PyModule) -> PyResult<()> {
@@ -647,5 +639,12 @@ pub fn register(py: Python, m: &PyModule) -> PyResult<()> {
     pk::install_member(&ty_obj, b"bin\0", MemberKind::Int, bin)?;
     pk::install_member(&ty_obj, b"fast\0", MemberKind::Int, fast)?;
     pk::install_member(&ty_obj, b"dispatch_table\0", MemberKind::Object, dt)?;
+    let names = &globals().names;
+    if ffi::version::running() >= (3, 13) {
+        PERSISTENT_ID_DESCRIPTOR.record_method(&ty_obj, &names.persistent_id)?;
+    } else {
+        PERSISTENT_ID_DESCRIPTOR.record_data_descriptor(&ty_obj, &names.persistent_id)?;
+    }
+    DISPATCH_TABLE_MEMBER.record_data_descriptor(&ty_obj, &names.dispatch_table)?;
     Ok(())
 }

@@ -21,7 +21,7 @@ use crate::errors;
 use crate::ffi::fastcall::{self, Fallback};
 use crate::ffi::heap_type;
 use crate::ffi::{self, Obj};
-use crate::hooks::Hook;
+use crate::hooks::{Attr, BuiltinAttr, Hook};
 use crate::in_use::InUse;
 use allow::{ResolvedGlobals, Restriction};
 use load::{Hooks, Loader};
@@ -219,8 +219,10 @@ fn loads_fast(args: &[Obj], kwargs: &[(&Obj, &Obj)]) -> Result<PyResult<Obj>, Fa
 /// Adds the unpickler's classes and functions to the module.
 pub fn register(py: Python, m: &PyModule) -> PyResult<()> {
     m.add_class::<Unpickler>()?;
-    let builtin_find_class = Obj::of(py.get_type::<Unpickler>().getattr("find_class")?);
-    let _ = BUILTIN_FIND_CLASS.set(builtin_find_class);
+    BUILTIN_FIND_CLASS.record_method(
+        &Obj::of(py.get_type::<Unpickler>()),
+        crate::interned!("find_class"),
+    )?;
     heap_type::adopt_instance_type_refs::<{ heap_type::UNPICKLER }>(
         py.get_type::<Unpickler>().as_type_ptr(),
     );
@@ -253,32 +255,23 @@ pub fn register(py: Python, m: &PyModule) -> PyResult<()> {
             get_persistent_load,
             set_persistent_load,
         )?;
+        PERSISTENT_LOAD_DESCRIPTOR
+            .record_data_descriptor(&ty, crate::interned!("persistent_load"))?;
     }
     safe::register(py, m)?;
     Ok(())
 }
 
-/// The built-in `Unpickler.find_class`, as the class held it at import (the class is mutable, so
-/// a later assignment to `Unpickler.find_class` is an override like a subclass's).
-static BUILTIN_FIND_CLASS: once_cell::sync::OnceCell<Obj> = once_cell::sync::OnceCell::new();
+/// The built-in `Unpickler.find_class` (the class is mutable: a later assignment to
+/// `Unpickler.find_class` is an override like a subclass's).
+static BUILTIN_FIND_CLASS: BuiltinAttr = BuiltinAttr::new();
+/// The `persistent_load` descriptor before 3.13.
+static PERSISTENT_LOAD_DESCRIPTOR: BuiltinAttr = BuiltinAttr::new();
 
 /// Whether `self.find_class` would resolve to the built-in one, so the load may call it directly.
-/// Asked on every `load()`, so it looks up nothing that may be absent (an absent attribute costs
-/// an exception): the class attribute, then the instance `__dict__` only where instances have one.
 fn uses_builtin_find_class(slf: &PyAny) -> PyResult<bool> {
-    let this = Obj::of(slf);
-    let ty = this.type_obj();
-    let Some(builtin) = BUILTIN_FIND_CLASS.get() else {
-        return Ok(false);
-    };
-    if !ty.getattr(crate::interned!("find_class"))?.is(builtin) {
-        return Ok(false);
-    }
-    if ty.getattr(crate::interned!("__dictoffset__"))?.as_ssize()? == 0 {
-        return Ok(true);
-    }
-    let dict = this.generic_get_dict()?;
-    Ok(dict.dict_get(crate::interned!("find_class"))?.is_none())
+    let found = BUILTIN_FIND_CLASS.lookup(&Obj::of(slf), crate::interned!("find_class"))?;
+    Ok(matches!(found, Attr::Builtin))
 }
 
 /// The `persistent_load` a load uses: from 3.13 on `_pickle` looks it up as a method at load
@@ -350,12 +343,17 @@ impl Unpickler {
             this.restriction.forget_resolved();
             this.restriction.on_init(&Obj::of(slf))?;
         }
-        // A subclass's `persistent_load` method (or a class attribute) wins, as in `_pickle`.
-        let hook = match Obj::of(slf).getattr_if_present(crate::interned!("persistent_load"))? {
-            Some(h) => Some(Hook::from_attr(&Obj::of(slf), h)?),
-            None => None,
-        };
-        *cell.borrow().persistent_load.borrow_mut() = hook;
+        // A subclass's `persistent_load` method (or a class attribute) wins, as in `_pickle`; the
+        // type's own descriptor gives back what was assigned (nothing to look up then).
+        let me = Obj::of(slf);
+        let name = crate::interned!("persistent_load");
+        if let Attr::Other(found) = PERSISTENT_LOAD_DESCRIPTOR.lookup(&me, name)? {
+            let hook = match found {
+                Some(h) => Some(Hook::from_attr(&me, h)?),
+                None => None,
+            };
+            *cell.borrow().persistent_load.borrow_mut() = hook;
+        }
         Ok(())
     }
 }

@@ -13,7 +13,10 @@ import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The helpers in tests/support/ (shared code, data builders and the scripts tests run in child
+# processes) are imported by their module names: `import unpickle_support`.
+SUPPORT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "support")
+sys.path.insert(0, SUPPORT)
 
 import unpickle_support as support  # noqa: E402
 
@@ -30,7 +33,7 @@ if support.REF is None:
 
 
 def _cpython_suite_missing():
-    """Why CPython's own pickle tests cannot be loaded here, or None (see _cpython_suite.py)."""
+    """Why CPython's own pickle tests cannot be loaded here, or None (see support/cpython_suite.py)."""
     if sys.version_info >= (3, 8):
         if importlib.util.find_spec("test") is None or importlib.util.find_spec("test.pickletester") is None:
             return "this interpreter has no test.pickletester (its test package was left out)"

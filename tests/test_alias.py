@@ -10,7 +10,7 @@ and joblib.
 The stdlib readers that the alias extends (pickle.load, pickle.loads, pickle.Unpickler) are tested
 here too: in children for what a process sees, in this process on readers made with
 ``_stdlib_read._readers`` (the global ``pickle`` module is not touched), and against the
-interpreter's own test.test_pickle (tests/stdlib_read_suite.py, in a child).
+interpreter's own test.test_pickle (tests/support/stdlib_read_suite.py, in a child).
 """
 
 import io
@@ -360,7 +360,7 @@ def test_classes_and_functions_pickle_by_reference(dirs):
 
 @needs_old_python
 def test_interpreters_own_pickle_tests_pass_on_the_extended_readers():
-    script = Path(__file__).with_name("stdlib_read_suite.py")
+    script = Path(__file__).resolve().parent / "support" / "stdlib_read_suite.py"
     result = subprocess.run(
         [sys.executable, str(script)],
         stdout=subprocess.PIPE,

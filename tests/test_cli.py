@@ -2,7 +2,7 @@
 
 tests/data/dis_corpus.json holds pickles (protocols 0-5, hand-made opcode sequences, malformed and
 hostile ones) with the text pickletools.dis of Python 3.8+ prints for them; it is made by
-tests/make_dis_corpus.py. On 3.8+ the disassembler is also compared with the running pickletools.
+tests/support/make_dis_corpus.py. On 3.8+ the disassembler is also compared with the running pickletools.
 """
 
 import binascii

@@ -7,7 +7,7 @@ expectations. This module does the same with pickle5_rs, starting from the
 running interpreter's ``test.test_pickle`` classes, so each interpreter runs
 its own version of the suite. On 3.6/3.7 the interpreter's suite predates
 protocol 5, so 3.8's suite is loaded instead, seeing the ``pickle5`` backport
-where it expects 3.8's stdlib ``pickle`` (see ``_cpython_suite.py`` for why
+where it expects 3.8's stdlib ``pickle`` (see ``support/cpython_suite.py`` for why
 and how; the files on disk are not modified).
 
 Groups (select with ``-k``):
@@ -45,10 +45,7 @@ import unittest
 
 import pytest
 
-try:
-    from . import _cpython_suite as _suite
-except ImportError:
-    import _cpython_suite as _suite
+import cpython_suite as _suite
 
 TARGET = _suite.TARGET
 _pt = _suite.SUITE.pickletester

@@ -2,7 +2,7 @@
 paths and on error paths (unpicklable object mid-graph, truncated input, raising hooks), and
 Pickler/Unpickler objects in reference cycles are freed by gc.collect().
 
-Each scenario runs in its own process (tests/hardening_leak_child.py). The default iteration
+Each scenario runs in its own process (tests/support/hardening_leak_child.py). The default iteration
 count keeps CI fast; PICKLE5_RS_LEAK_ITERATIONS=1000000 gives the long run.
 """
 
@@ -18,7 +18,7 @@ import pytest
 
 from unpickle_support import TARGET, TARGET_IS_REFERENCE
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+SUPPORT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "support")
 ITERATIONS = int(os.environ.get("PICKLE5_RS_LEAK_ITERATIONS", "5000"))
 SCENARIOS = [
     "dumps_ok", "dumps_all_protocols", "loads_ok", "loads_oob", "load_file_ok", "dump_file_ok",
@@ -38,9 +38,9 @@ pytestmark = pytest.mark.skipif(TARGET_IS_REFERENCE, reason="measures pickle5_rs
 def measurements():
     """All scenarios, measured one after the other in one child process."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([HERE] + sys.path)
+    env["PYTHONPATH"] = os.pathsep.join([SUPPORT] + sys.path)
     out = subprocess.run(
-        [sys.executable, os.path.join(HERE, "hardening_leak_child.py"), str(ITERATIONS)]
+        [sys.executable, os.path.join(SUPPORT, "hardening_leak_child.py"), str(ITERATIONS)]
         + SCENARIOS,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=3600,
     )
@@ -72,9 +72,9 @@ def test_subclass_made_per_call_is_freed():
     # Each instance's reference on its heap type must be released (3.8+), or subclasses made at run
     # time would never be freed.
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([HERE] + sys.path)
+    env["PYTHONPATH"] = os.pathsep.join([SUPPORT] + sys.path)
     out = subprocess.run(
-        [sys.executable, os.path.join(HERE, "hardening_leak_child.py"), "1000",
+        [sys.executable, os.path.join(SUPPORT, "hardening_leak_child.py"), "1000",
          "subclass_per_call"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=600,
     )

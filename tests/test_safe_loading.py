@@ -1,6 +1,6 @@
 """SafeUnpickler / safe_load / safe_loads: loading restricted to an allow-list of globals.
 
-The hostile corpus (tests/safe_corpus.py) names dangerous globals through every opcode that names
+The hostile corpus (tests/support/safe_corpus.py) names dangerous globals through every opcode that names
 or calls one, at every protocol; a child process loads each pickle and then reports which modules
 got imported and which marker files got written (none may be). Allowed pickles must load exactly
 as ``loads`` loads them.
@@ -26,7 +26,6 @@ import pickle5_rs
 import safe_corpus
 from pickle5_rs import SAFE_NUMPY, SAFE_STDLIB, AllowList, ForbiddenGlobalError
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 PROTOCOLS = range(pickle5_rs.HIGHEST_PROTOCOL + 1)
 
 

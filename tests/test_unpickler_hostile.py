@@ -19,7 +19,7 @@ import pytest
 import unpickle_support as support
 from unpickle_support import REF, TARGET, TARGET_IS_REFERENCE
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+SUPPORT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "support")
 ADDRESS_SPACE_LIMIT = 1 << 30  # 1 GiB: every claim below that the test cares about is >= 2 GiB
 
 # opcode byte, length format, protocol that introduced it, claims to try
@@ -83,10 +83,10 @@ ALL_CHILD_CASES += [(cid, data, "loads") for cid, data in HUGE_MEMO_CASES_ANY]
 
 def _run_child(which):
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([HERE] + [p for p in sys.path if p])
+    env["PYTHONPATH"] = os.pathsep.join([SUPPORT] + [p for p in sys.path if p])
     payload = json.dumps([[cid, data.hex(), mode] for cid, data, mode in ALL_CHILD_CASES])
     proc = subprocess.run(
-        [sys.executable, os.path.join(HERE, "rlimit_child.py"), which, str(ADDRESS_SPACE_LIMIT)],
+        [sys.executable, os.path.join(SUPPORT, "rlimit_child.py"), which, str(ADDRESS_SPACE_LIMIT)],
         input=payload.encode(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

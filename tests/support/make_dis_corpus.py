@@ -1,7 +1,7 @@
 """Writes tests/data/dis_corpus.json: pickles with the text Python 3.8+'s pickletools.dis prints.
 
 Run with Python 3.8 or later (whose pickletools knows protocol 5, and whose dis output has not
-changed since): ``python tests/make_dis_corpus.py``. The tests compare ``python -m pickle5_rs dis``
+changed since): ``python tests/support/make_dis_corpus.py``. The tests compare ``python -m pickle5_rs dis``
 with these texts on every version, 3.6 and 3.7 included, whose own pickletools cannot read
 protocol 5.
 """
@@ -23,7 +23,7 @@ sys.path.insert(0, HERE)
 
 import safe_corpus  # noqa: E402
 
-OUT = os.path.join(HERE, "data", "dis_corpus.json")
+OUT = os.path.join(os.path.dirname(HERE), "data", "dis_corpus.json")
 
 
 class Plain(object):

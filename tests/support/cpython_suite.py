@@ -1,6 +1,6 @@
 """Loads CPython's own pickle test suite and the implementation it is run against.
 
-Used by ``test_cpython_suite.py``; kept apart so that pytest never collects the
+Used by ``tests/test_cpython_suite.py``; kept apart so that pytest never collects the
 suite's abstract ``TestCase`` classes (3.8's are ``TestCase`` subclasses, and
 pytest collects every ``TestCase`` subclass it finds in a test module).
 

@@ -18,7 +18,6 @@ form or a vector loop depending on the call, so rows dominated by copying (long 
 compare copy routines rather than work done; judge those with bench/run.py (wall clock).
 """
 
-from __future__ import print_function
 
 import argparse
 import math
@@ -45,7 +44,7 @@ def _workload(name):
     builders["floats"] = lambda: [i * 0.37 for i in range(n(200000))]
     builders["short_strs"] = lambda: ["s%d" % i for i in range(n(200000))]
     builders["long_ascii_strs"] = lambda: ["a" * 100000 + str(i) for i in range(n(200))]
-    builders["long_nonascii_strs"] = lambda: [u"\u00e9\u20ac\u4e2d" * 33000 + str(i) for i in range(n(200))]
+    builders["long_nonascii_strs"] = lambda: ["\u00e9\u20ac\u4e2d" * 33000 + str(i) for i in range(n(200))]
     builders["dicts_str_scalars"] = lambda: [
         dict(("key%d" % k, (k * i, k * 0.5, "v%d" % k, None, k % 2 == 0)[k % 5]) for k in range(20))
         for i in range(n(10000))

@@ -37,7 +37,6 @@ regular expressions searched in the workload name (a plain substring works): ``-
 ``--only '^tiny\\.'``, ``--skip 64m``.
 """
 
-from __future__ import print_function
 
 import argparse
 import collections
@@ -103,7 +102,7 @@ def _describe(module):
 # --- classes the workloads pickle (module level, so they pickle by reference) --------------------
 
 
-class Record(object):
+class Record:
     """A plain class: pickled as its __dict__."""
 
     def __init__(self, ident, name, score, tags, active):
@@ -117,7 +116,7 @@ class Record(object):
         return type(other) is Record and self.__dict__ == other.__dict__
 
 
-class SlotRecord(object):
+class SlotRecord:
     """__slots__, no __dict__: (None, slots) state at protocol 2+ (protocols 0-1 refuse it)."""
 
     __slots__ = ("ident", "name", "score", "active")
@@ -132,7 +131,7 @@ class SlotRecord(object):
         return type(other) is SlotRecord and all(getattr(self, s) == getattr(other, s) for s in self.__slots__)
 
 
-class StateRecord(object):
+class StateRecord:
     """__getstate__ / __setstate__ with a tuple state."""
 
     def __init__(self, ident, name, score):
@@ -153,7 +152,7 @@ class StateRecord(object):
 Point = collections.namedtuple("Point", "x y label")
 
 
-class Money(object):
+class Money:
     """Reduced by a copyreg reducer (copyreg.pickle), not by its own __reduce__."""
 
     __slots__ = ("amount", "currency")
@@ -173,7 +172,7 @@ def _reduce_money(money):
 copyreg.pickle(Money, _reduce_money)
 
 
-class Vec(object):
+class Vec:
     """Reduced through the Pickler subclass's class-level dispatch_table."""
 
     __slots__ = ("x", "y")
@@ -197,7 +196,7 @@ def _function_for_globals(x):
 if dataclasses is not None:
 
     @dataclasses.dataclass
-    class DataRecord(object):
+    class DataRecord:
         ident: int
         name: str
         score: float
@@ -317,7 +316,7 @@ def _make_ascii(i):
 
 
 def _make_nonascii(i):
-    return u"\u00e9\u20ac\u4e2d" * 33000 + str(i)
+    return "\u00e9\u20ac\u4e2d" * 33000 + str(i)
 
 
 # --- how a workload is pickled ---------------------------------------------------------------------
@@ -325,7 +324,7 @@ def _make_nonascii(i):
 # dumps_call / loads_call -> (function, args, kwargs) timed in a loop.
 
 
-class Plain(object):
+class Plain:
     name = "dumps/loads"
 
     def pickle(self, mod, obj, protocol):
@@ -341,7 +340,7 @@ class Plain(object):
         return out == data
 
 
-class OutOfBand(object):
+class OutOfBand:
     name = "PickleBuffer, buffer_callback= / buffers="
 
     def pickle(self, mod, obj, protocol):
@@ -365,7 +364,7 @@ class OutOfBand(object):
         return out == data[0]
 
 
-class FileStream(object):
+class FileStream:
     """Many small pickles dumped one at a time into one file object, then loaded one at a time."""
 
     name = "dump/load per record, io.BytesIO"
@@ -396,7 +395,7 @@ class FileStream(object):
         return out == data
 
 
-class FileOnDisk(object):
+class FileOnDisk:
     """dump() into a real file, load() from it (buffered file objects: peek/readinto)."""
 
     name = "dump/load, a file on disk"
@@ -442,7 +441,7 @@ class FileOnDisk(object):
             pass
 
 
-class Subclass(object):
+class Subclass:
     """dump() through a Pickler subclass with reducer_override and a class-level dispatch_table."""
 
     name = "Pickler subclass (reducer_override, dispatch_table)"
@@ -462,7 +461,7 @@ class Subclass(object):
         return out == data
 
 
-class Workload(object):
+class Workload:
     def __init__(self, name, build, note="", way=None, protocols=PROTOCOLS, large=False):
         self.name = name
         self.build = build  # build(quick) -> object, or None where unavailable
@@ -499,7 +498,7 @@ def workloads():
         W("float", lambda q: [i * 0.37 - 1000.0 for i in range(10000)], "10,000 floats"),
         # str and bytes
         W("str_ascii", lambda q: ["s%d" % i for i in range(10000)], "10,000 short ASCII"),
-        W("str_nonascii", lambda q: [u"\u00e9t\u00e9%d\u20ac" % i for i in range(10000)], "10,000 short non-ASCII"),
+        W("str_nonascii", lambda q: ["\u00e9t\u00e9%d\u20ac" % i for i in range(10000)], "10,000 short non-ASCII"),
         W("str_ascii_100k", lambda q: [_make_ascii(i) for i in range(20)], "20 x 100 kB ASCII"),
         W("str_nonascii_100k", lambda q: [_make_nonascii(i) for i in range(20)], "20 x ~100 kchars"),
         W("bytes_small", lambda q: [bytes(bytearray([i % 256])) * (10 + i % 90) for i in range(10000)],
@@ -836,7 +835,7 @@ def parse_protocols(values, highest):
     return out
 
 
-class Settings(object):
+class Settings:
     def __init__(self, rounds, min_time, budget):
         self.rounds = rounds
         self.min_time = min_time

@@ -56,7 +56,7 @@ def _ours():
     return pickle5_rs
 
 
-class _SafeWay(object):
+class _SafeWay:
     ops = ("loads",)
 
     def pickle(self, mod, obj, protocol):

@@ -33,7 +33,8 @@ def _expose_libfuzzer():
 
 
 _expose_libfuzzer()
-import pickle5_rs  # noqa: E402
+# Loaded here, after libFuzzer's symbols: the instrumented extension links against them.
+import pickle5_rs  # noqa: E402, F401
 
 REF = pickle
 

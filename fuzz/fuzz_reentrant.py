@@ -525,7 +525,7 @@ def _make_payloads():
             return "pid-%d" % obj if isinstance(obj, int) and obj == 4242 else None
 
     out = []
-    for i, obj in enumerate(objs):
+    for obj in objs:
         for proto in (0, 2, 4, 5):
             f = io.BytesIO()
             P(f, proto).dump(obj)

@@ -1,3 +1,6 @@
+from pickle import PickleError as PickleError
+from pickle import PicklingError as PicklingError
+from pickle import UnpicklingError as UnpicklingError
 from typing import (
     Any,
     Callable,
@@ -11,10 +14,6 @@ from typing import (
     Tuple,
     Union,
 )
-
-from pickle import PickleError as PickleError
-from pickle import PicklingError as PicklingError
-from pickle import UnpicklingError as UnpicklingError
 
 __version__: str
 HIGHEST_PROTOCOL: int
@@ -75,7 +74,7 @@ class Unpickler:
     def load(self) -> Any: ...
     def find_class(self, module_name: str, global_name: str) -> Any: ...
     def persistent_load(self, pid: Any) -> Any: ...
-    def _restrict(self, allow: "_Allow") -> None: ...
+    def _restrict(self, allow: _Allow) -> None: ...
 
 def dump(
     obj: Any,
@@ -117,11 +116,11 @@ _Allow = Iterable[_AllowEntry]
 class AllowList(FrozenSet[Tuple[str, str]]):
     """The globals a safe load may import and call: (module, qualname) pairs."""
 
-    def __new__(cls, entries: _Allow = ...) -> "AllowList": ...
-    def __or__(self, other: _Allow) -> "AllowList": ...  # type: ignore[override]
-    def __ror__(self, other: _Allow) -> "AllowList": ...  # type: ignore[override]
-    def __add__(self, other: _Allow) -> "AllowList": ...
-    def __radd__(self, other: _Allow) -> "AllowList": ...
+    def __new__(cls, entries: _Allow = ...) -> AllowList: ...
+    def __or__(self, other: _Allow) -> AllowList: ...  # type: ignore[override]
+    def __ror__(self, other: _Allow) -> AllowList: ...  # type: ignore[override]
+    def __add__(self, other: _Allow) -> AllowList: ...
+    def __radd__(self, other: _Allow) -> AllowList: ...
     def names(self) -> List[str]: ...
 
 SAFE_STDLIB: AllowList

@@ -55,7 +55,7 @@ def _allow_list(values):
                 try:
                     allow = allow | [token]
                 except ValueError as exc:
-                    raise CommandError("--allow: %s" % exc)
+                    raise CommandError("--allow: %s" % exc) from None
     return allow
 
 
@@ -67,7 +67,7 @@ def _read(path):
         with open(path, "rb") as f:
             return f.read()
     except OSError as exc:
-        raise CommandError("%s: %s" % (path, exc.strerror or exc))
+        raise CommandError("%s: %s" % (path, exc.strerror or exc)) from None
 
 
 def _name(path):
@@ -92,7 +92,7 @@ def run_dis(args, out):
             dis(io.BytesIO(data), out, memo, args.indent)
         except Exception as exc:
             out.flush()
-            raise CommandError("%s: %s" % (_name(path), _describe_error(exc)))
+            raise CommandError("%s: %s" % (_name(path), _describe_error(exc))) from None
     return EXIT_OK
 
 
@@ -144,7 +144,7 @@ def run_scan(args, out):
         try:
             report = scan(io.BytesIO(data), allow, fix_imports=not args.no_fix_imports)
         except Exception as exc:
-            raise CommandError("%s: malformed pickle: %s" % (_name(path), _describe_error(exc)))
+            raise CommandError("%s: malformed pickle: %s" % (_name(path), _describe_error(exc))) from None
         if not report.ok:
             status = EXIT_OUTSIDE
         if args.json:
@@ -171,9 +171,9 @@ def run_load(args, out):
             else:
                 obj = pickle5_rs.safe_loads(data, allow=allow, **kwargs)
         except pickle5_rs.ForbiddenGlobalError as exc:
-            raise CommandError("%s: refused: %s (see --allow)" % (_name(path), exc), EXIT_OUTSIDE)
+            raise CommandError("%s: refused: %s (see --allow)" % (_name(path), exc), EXIT_OUTSIDE) from None
         except Exception as exc:
-            raise CommandError("%s: cannot load: %s" % (_name(path), _describe_error(exc)))
+            raise CommandError("%s: cannot load: %s" % (_name(path), _describe_error(exc))) from None
         pprint.pprint(obj, stream=out)
     return EXIT_OK
 

@@ -10,10 +10,9 @@ may still fail to load (the scan does not know what the allowed callables accept
 cannot tell statically (a STACK_GLOBAL whose names a call made) it reports a problem.
 """
 
+import _compat_pickle
 import collections
 import copyreg
-
-import _compat_pickle
 
 from ._disassembler import genops
 
@@ -30,14 +29,14 @@ def spell(module, name):
     return "%s%s%s" % (module, ":" if "." in name else ".", name)
 
 
-class _Mark(object):
+class _Mark:
     __slots__ = ()
 
 
 _MARK = _Mark()
 
 
-class _Value(object):
+class _Value:
     """Data the pickle wrote: ``kind`` (str, int, list, ...), with the value for scalars."""
 
     __slots__ = ("kind", "value")
@@ -52,7 +51,7 @@ class _Value(object):
         return "a " + self.kind
 
 
-class _Tuple(object):
+class _Tuple:
     __slots__ = ("items",)
 
     def __init__(self, items):
@@ -62,7 +61,7 @@ class _Tuple(object):
         return "a tuple"
 
 
-class _Global(object):
+class _Global:
     __slots__ = ("module", "name", "allowed")
 
     def __init__(self, module, name, allowed):
@@ -72,7 +71,7 @@ class _Global(object):
         return "global " + spell(self.module, self.name)
 
 
-class _Made(object):
+class _Made:
     """What a call or a persistent id produced."""
 
     __slots__ = ("what",)
@@ -84,7 +83,7 @@ class _Made(object):
         return self.what
 
 
-class Report(object):
+class Report:
     """What a scan found. ``globals``: {(module, name): [count, first position, allowed, written as]};
     ``calls``: {(opcode, target): [count, first position, problem or None]}; ``buffers``: positions
     of out-of-band buffers; ``persistent_ids``: (position, id); ``problems``: (position, text)."""
@@ -118,7 +117,7 @@ class Report(object):
         }
 
 
-class _Scanner(object):
+class _Scanner:
     def __init__(self, allow, fix_imports, report):
         self.allow = allow
         self.fix_imports = fix_imports

@@ -6,6 +6,7 @@ import sys
 import textwrap
 
 import pytest
+
 from differential import PROTOCOLS, MyList, Plain, assert_same, assert_same_round_trip, value_id
 
 CONTAINERS = [

@@ -7,6 +7,7 @@ import functools
 import io
 
 import pytest
+
 from differential import (
     PROTOCOLS,
     Outer,

@@ -4,6 +4,7 @@ recursive references (differential.random_graph)."""
 import random
 
 import pytest
+
 from differential import PROTOCOLS, assert_same, random_graph, ref
 
 

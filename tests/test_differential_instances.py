@@ -8,6 +8,7 @@ import functools
 import io
 
 import pytest
+
 from differential import (
     PROTOCOLS,
     SINGLETON,

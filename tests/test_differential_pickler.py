@@ -5,6 +5,7 @@ import io
 import sys
 
 import pytest
+
 from differential import PROTOCOLS, Plain, RecordingFile, Reduce2, module_function, ours, ref
 
 

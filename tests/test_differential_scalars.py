@@ -3,6 +3,7 @@
 import math
 
 import pytest
+
 from differential import PROTOCOLS, assert_same, assert_same_round_trip, ref, value_id
 
 SCALARS = [

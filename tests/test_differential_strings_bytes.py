@@ -3,6 +3,7 @@
 import random
 
 import pytest
+
 from differential import PROTOCOLS, RecordingFile, assert_same_round_trip, ours, ref, value_id
 
 STRINGS_AND_BYTES = [
@@ -85,8 +86,8 @@ def test_large_picklebuffer_in_band_file_and_memory():
         assert ours.dumps([got_pb, b"x", got_pb], 5) == ref.dumps([exp_pb, b"x", exp_pb], 5)
         exp_file, got_file = RecordingFile(), RecordingFile()
         exp_types, got_types = [], []
-        exp_file.write = lambda data, f=exp_file: exp_types.append(type(data).__name__) or RecordingFile.write(f, data)
-        got_file.write = lambda data, f=got_file: got_types.append(type(data).__name__) or RecordingFile.write(f, data)
+        exp_file.write = lambda data, f=exp_file, types=exp_types: types.append(type(data).__name__) or RecordingFile.write(f, data)
+        got_file.write = lambda data, f=got_file, types=got_types: types.append(type(data).__name__) or RecordingFile.write(f, data)
         ref.Pickler(exp_file, 5).dump([exp_pb, b"x", exp_pb])
         ours.Pickler(got_file, 5).dump([got_pb, b"x", got_pb])
         assert got_file.chunks == exp_file.chunks

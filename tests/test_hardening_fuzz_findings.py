@@ -131,7 +131,7 @@ def test_fast_mode_state_carries_over_between_dumps():
                 pickler.__init__(io.BytesIO(), 4)
                 pickler.fast = True
             else:
-                outcomes.append(_outcome(lambda: pickler.dump(obj))[:2])
+                outcomes.append(_outcome(lambda obj=obj: pickler.dump(obj))[:2])
         return outcomes
 
     ours = run(TARGET)

@@ -173,7 +173,8 @@ def test_pickler_and_unpickler_after_errors_are_collected():
         g = _File()
         p = TARGET.Pickler(g, 4)
         g.p = p
-        with pytest.raises(Exception):
+        # PicklingError or AttributeError, depending on the version.
+        with pytest.raises(Exception):  # noqa: B017
             p.dump([1, lambda: None])
         return weakref.ref(f), weakref.ref(g)
 

@@ -238,7 +238,7 @@ def test_daemon_threads_pickling_at_exit(which, tmp_path):
         assert not os.environ.get("PICKLE5_RS_EXPECT_INSTALLED"), "the wheel bundles an unwinder"
         pytest.skip("this build links a private unwinder, which cannot unwind pthread_exit "
                     "(README: Differences from the C pickler)")
-    for attempt in range(5):
+    for _attempt in range(5):
         out, err = _run(_DAEMONS_AT_SHUTDOWN, which, "Pickler", str(tmp_path / "out.pkl"))
         assert out == ["exiting"]
         assert err == ""

@@ -11,7 +11,6 @@ import fractions
 import io
 import re
 import sys
-import types
 import warnings
 
 import pytest
@@ -217,17 +216,17 @@ def test_memo_assignment(target, ref, maker, value):
 # --- 3. the protocol argument --------------------------------------------------------------
 
 
-class IntOnly(object):
+class IntOnly:
     def __int__(self):
         return 2
 
 
-class IndexOnly(object):
+class IndexOnly:
     def __index__(self):
         return 2
 
 
-class IntAndIndex(object):
+class IntAndIndex:
     def __int__(self):
         return 1
 
@@ -235,7 +234,7 @@ class IntAndIndex(object):
         return 3
 
 
-class IntReturnsFloat(object):
+class IntReturnsFloat:
     def __int__(self):
         return 2.5
 
@@ -353,7 +352,7 @@ def test_missing_persistent_load(target, ref, data, via):
     assert error is not None
 
 
-class ReadintoFile(object):
+class ReadintoFile:
     def __init__(self, data, result):
         self._file = io.BytesIO(data)
         self._result = result

@@ -32,7 +32,7 @@ PROTOCOLS = range(pickle5_rs.HIGHEST_PROTOCOL + 1)
 # --- classes pickled by reference (module level) -------------------------------------------------
 
 
-class Point(object):
+class Point:
     def __init__(self, x, y):
         self.x, self.y = x, y
 
@@ -40,7 +40,7 @@ class Point(object):
         return type(other) is Point and (self.x, self.y) == (other.x, other.y)
 
 
-class Slotted(object):
+class Slotted:
     __slots__ = ("a", "b")
 
     def __init__(self, a, b):
@@ -50,7 +50,7 @@ class Slotted(object):
         return type(other) is Slotted and (self.a, self.b) == (other.a, other.b)
 
 
-class WithState(object):
+class WithState:
     def __init__(self, v):
         self.v = v
 
@@ -276,7 +276,7 @@ print(json.dumps({"results": results, "new_modules": sorted(set(sys.modules) - b
 """
 
 
-class _Reduces(object):
+class _Reduces:
     """Pickles as a call of ``func(*args)``, the way a malicious ``__reduce__`` does."""
 
     def __init__(self, func, args):

@@ -21,13 +21,13 @@ PY2_STRINGS = [
     ("BINSTRING", b"\x80\x02T\x03\x00\x00\x00\xe9t\xe9q\x00."),
 ]
 ENCODINGS = [
-    ({"encoding": "latin1"}, u"\xe9t\xe9"),
+    ({"encoding": "latin1"}, "\xe9t\xe9"),
     ({"encoding": "bytes"}, b"\xe9t\xe9"),
-    ({"encoding": "ASCII", "errors": "replace"}, u"\ufffdt\ufffd"),
-    ({"encoding": "ascii", "errors": "ignore"}, u"t"),
-    ({"encoding": "ascii", "errors": "surrogateescape"}, u"\udce9t\udce9"),
-    ({"encoding": "utf-8", "errors": "backslashreplace"}, u"\\xe9t\\xe9"),
-    ({"encoding": "cp1252"}, u"\xe9t\xe9"),
+    ({"encoding": "ASCII", "errors": "replace"}, "\ufffdt\ufffd"),
+    ({"encoding": "ascii", "errors": "ignore"}, "t"),
+    ({"encoding": "ascii", "errors": "surrogateescape"}, "\udce9t\udce9"),
+    ({"encoding": "utf-8", "errors": "backslashreplace"}, "\\xe9t\\xe9"),
+    ({"encoding": "cp1252"}, "\xe9t\xe9"),
 ]
 
 
@@ -56,8 +56,8 @@ def test_unknown_codec_or_handler_like_reference(ref, kwargs):
 
 
 def test_ascii_py2_str_is_str_unless_bytes_requested():
-    assert TARGET.loads(b"S'abc'\np0\n.") == u"abc"
-    assert TARGET.loads(b"\x80\x02U\x03abcq\x00.") == u"abc"
+    assert TARGET.loads(b"S'abc'\np0\n.") == "abc"
+    assert TARGET.loads(b"\x80\x02U\x03abcq\x00.") == "abc"
     assert TARGET.loads(b"\x80\x02U\x03abcq\x00.", encoding="bytes") == b"abc"
     assert TARGET.loads(b"(dp0\nS'k'\np1\nS'v'\np2\ns.", encoding="bytes") == {b"k": b"v"}
 
@@ -84,7 +84,7 @@ def test_py2_datetime_wrong_encoding_like_reference(ref, data, expected, kwargs)
 
 
 def test_py2_text_opcodes():
-    assert TARGET.loads(b"Vcaf\\u00e9\np0\n.") == u"caf\xe9"
+    assert TARGET.loads(b"Vcaf\\u00e9\np0\n.") == "caf\xe9"
     assert TARGET.loads(b"L123L\n.") == 123
     assert TARGET.loads(b"L-12345678901234567890L\n.") == -12345678901234567890
     assert TARGET.loads(b"I01\n.") is True
@@ -98,7 +98,7 @@ def test_py2_text_opcodes():
 FIX_IMPORTS_CASES = [
     ("__builtin__.set", b"c__builtin__\nset\np0\n((lp1\nI1\naI2\natp2\nRp3\n.", {1, 2}),
     ("__builtin__.xrange", b"c__builtin__\nxrange\n(I0\nI5\nI1\ntR.", range(0, 5)),
-    ("__builtin__.unicode", b"c__builtin__\nunicode\n(S'x'\ntR.", u"x"),
+    ("__builtin__.unicode", b"c__builtin__\nunicode\n(S'x'\ntR.", "x"),
     ("exceptions.StandardError", b"cexceptions\nStandardError\n.", Exception),
     ("UserDict.UserDict", b"cUserDict\nUserDict\n.", collections.UserDict),
     ("copy_reg._reconstructor", b"ccopy_reg\n_reconstructor\n.", copyreg._reconstructor),
@@ -260,7 +260,7 @@ def test_bad_put_like_reference(ref, data):
 # --- persistent_load ----------------------------------------------------------------------------
 
 
-class _Token(object):
+class _Token:
     def __init__(self, key):
         self.key = key
 
@@ -369,12 +369,12 @@ def test_persistent_load_attribute_absent_like_reference(ref):
 def _recording_unpickler(module):
     class Recording(module.Unpickler):
         def __init__(self, *args, **kwargs):
-            super(Recording, self).__init__(*args, **kwargs)
+            super().__init__(*args, **kwargs)
             self.calls = []
 
         def find_class(self, mod, name):
             self.calls.append((mod, name))
-            return super(Recording, self).find_class(mod, name)
+            return super().find_class(mod, name)
 
     return Recording
 

@@ -41,7 +41,7 @@ def _positions(module, make_file, blob, count):
 
 def _concatenated():
     pieces = []
-    for name, proto, data in SMALL:
+    for name, _proto, data in SMALL:
         if name in ("nested", "str_300", "bytes_300", "plain", "shared", "many_ints", "floats"):
             pieces.append(data)
     return pieces
@@ -120,7 +120,7 @@ def test_read_returning_str_is_typeerror():
 
 
 def test_peek_returning_str_is_not_systemerror():
-    for name, proto, data in SMALL[:40]:
+    for _name, _proto, data in SMALL[:40]:
         got = support.run(TARGET.load, support.StrPeek(data))
         if TARGET_IS_REFERENCE and isinstance(got.exc, SystemError):
             pytest.xfail("the reference raises SystemError when peek() returns str")
@@ -128,12 +128,12 @@ def test_peek_returning_str_is_not_systemerror():
             support.assert_clean_error(got.exc)
 
 
-class _NoRead(object):
+class _NoRead:
     def readline(self):
         return b""
 
 
-class _NoReadline(object):
+class _NoReadline:
     def read(self, n=-1):
         return b""
 
@@ -172,8 +172,8 @@ if support.DUMP_PROTOCOL >= 4:
         ("BINBYTES8", support.handmade_counted(b"\x8e", b"\x01" * (1536 * 1024), 4), b"\x01" * (1536 * 1024)),
         (
             "BINUNICODE8",
-            support.handmade_counted(b"\x8d", u"\u00e9".encode("utf-8") * (768 * 1024), 4),
-            u"\u00e9" * (768 * 1024),
+            support.handmade_counted(b"\x8d", "\u00e9".encode("utf-8") * (768 * 1024), 4),
+            "\u00e9" * (768 * 1024),
         ),
     ]
 if support.DUMP_PROTOCOL >= 5:
@@ -261,7 +261,7 @@ def test_loads_accepts_bytes_like(ref):
     data = support.ref_dumps({"a": [1, 2.5, b"x"]}, support.DUMP_PROTOCOL)
     for wrap in (bytes, bytearray, memoryview):
         support.assert_same_outcome(support.run(ref.loads, wrap(data)), support.run(TARGET.loads, wrap(data)))
-    for bad in (u"N.", 42, None):
+    for bad in ("N.", 42, None):
         support.assert_same_outcome(support.run(ref.loads, bad), support.run(TARGET.loads, bad), repr(bad))
 
 

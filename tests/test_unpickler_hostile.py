@@ -309,7 +309,7 @@ def _reference_is_safe(data):
     return True
 
 
-class _UnraisableRecorder(object):
+class _UnraisableRecorder:
     """Records 'Exception ignored in ...' reports (3.8+), which mean an error was swallowed."""
 
     def __init__(self):

@@ -142,7 +142,7 @@ def test_in_band_pickle_buffers_become_bytes_and_bytearray():
     assert TARGET.loads(data, buffers=[]) == value
 
 
-class _Iterable(object):
+class _Iterable:
     def __init__(self, items):
         self.items = items
 
@@ -151,8 +151,7 @@ class _Iterable(object):
 
 
 def _generator(items):
-    for item in items:
-        yield item
+    yield from items
 
 
 @pytest.mark.parametrize(
@@ -182,7 +181,7 @@ def _assert_like_reference(data, make_buffers, context=""):
 def test_too_few_buffers_is_unpicklingerror():
     data, _ = oob_dumps([Blob(bytearray(b"1")), Blob(bytearray(b"2"))])
     for given in ([], [bytearray(b"x")]):
-        got = _assert_like_reference(data, lambda: list(given), repr(given))
+        got = _assert_like_reference(data, lambda given=given: list(given), repr(given))
         assert isinstance(got.exc, pickle_unpickling_error())
 
 
@@ -205,7 +204,7 @@ def pickle_unpickling_error():
 def test_non_iterable_buffers_like_reference():
     data, _ = oob_dumps(Blob(bytearray(b"1")))
     for bad in (42, object()):
-        got = _assert_like_reference(data, lambda: bad, repr(bad))
+        got = _assert_like_reference(data, lambda bad=bad: bad, repr(bad))
         assert isinstance(got.exc, TypeError)
     # also when the pickle has no out-of-band data at all
     _assert_like_reference(REF.dumps(1, 5), lambda: 42)
@@ -225,7 +224,7 @@ def test_iteration_errors_propagate():
     with pytest.raises(Boom):
         TARGET.loads(data, buffers=failing())
 
-    class BadIterable(object):
+    class BadIterable:
         def __iter__(self):
             raise Boom("from __iter__")
 
@@ -236,9 +235,9 @@ def test_iteration_errors_propagate():
 def test_buffer_objects_that_are_not_buffers_like_reference():
     readonly_pickle, _ = oob_dumps(PickleBuffer(b"x"))
     writable_pickle, _ = oob_dumps(PickleBuffer(bytearray(b"x")))
-    for given in (42, u"text", None, [1]):
-        _assert_like_reference(readonly_pickle, lambda: [given], "READONLY_BUFFER on %r" % (given,))
-        _assert_like_reference(writable_pickle, lambda: [given], "NEXT_BUFFER only, %r" % (given,))
+    for given in (42, "text", None, [1]):
+        _assert_like_reference(readonly_pickle, lambda given=given: [given], "READONLY_BUFFER on %r" % (given,))
+        _assert_like_reference(writable_pickle, lambda given=given: [given], "NEXT_BUFFER only, %r" % (given,))
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,11 @@ import os
 import sys
 
 import numpy as np
-import pytest
-
 import pickle5
-import pickle5_rs
+import pytest
 from conftest import served_by_pickle5_rs
+
+import pickle5_rs
 
 distributed = pytest.importorskip("distributed")
 from distributed.protocol import deserialize, serialize  # noqa: E402

@@ -26,12 +26,12 @@ import safe_corpus  # noqa: E402
 OUT = os.path.join(os.path.dirname(HERE), "data", "dis_corpus.json")
 
 
-class Plain(object):
+class Plain:
     def __init__(self):
         self.a, self.b = 1, [2]
 
 
-class WithNewArgsEx(object):
+class WithNewArgsEx:
     def __new__(cls, *args, **kwargs):
         return object.__new__(cls)
 

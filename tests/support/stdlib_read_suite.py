@@ -68,7 +68,7 @@ def with_load(file_factory):
 
 class ModuleTests(AbstractPickleModuleTests):
     # As CPickleTests, with the readers of the extended pickle module.
-    from _pickle import dump, dumps, Pickler
+    from _pickle import Pickler, dump, dumps
 
     load = staticmethod(pickle.load)
     loads = staticmethod(pickle.loads)

@@ -168,14 +168,7 @@ class SafeUnpickler(Unpickler):
     __slots__ = ()
 
     def __init__(
-        self,
-        file,
-        *,
-        allow=SAFE_STDLIB,
-        fix_imports=True,
-        encoding="ASCII",
-        errors="strict",
-        buffers=None
+        self, file, *, allow=SAFE_STDLIB, fix_imports=True, encoding="ASCII", errors="strict", buffers=None
     ):
         self._restrict(allow)
         Unpickler.__init__(
@@ -184,4 +177,3 @@ class SafeUnpickler(Unpickler):
 
 
 _core._set_allow_support(SafeUnpickler, AllowList, SAFE_STDLIB)
-

@@ -153,7 +153,9 @@ def stdlib_read_module():
 
         external = bootstrap
     ModuleSpec, PathFinder, SourceFileLoader = (
-        bootstrap.ModuleSpec, external.PathFinder, external.SourceFileLoader
+        bootstrap.ModuleSpec,
+        external.PathFinder,
+        external.SourceFileLoader,
     )
     package = PathFinder.find_spec("pickle5_rs")
     locations = getattr(package, "submodule_search_locations", None)

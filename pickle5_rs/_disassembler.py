@@ -193,9 +193,29 @@ class StackItem:
         return self.name
 
 
-_ITEMS = {name: StackItem(name) for name in (
-    "any", "int", "int_or_bool", "bool", "float", "bytes", "bytes_or_str", "bytearray", "str", "None",
-    "tuple", "list", "dict", "set", "frozenset", "buffer", "mark", "stackslice")}
+_ITEMS = {
+    name: StackItem(name)
+    for name in (
+        "any",
+        "int",
+        "int_or_bool",
+        "bool",
+        "float",
+        "bytes",
+        "bytes_or_str",
+        "bytearray",
+        "str",
+        "None",
+        "tuple",
+        "list",
+        "dict",
+        "set",
+        "frozenset",
+        "buffer",
+        "mark",
+        "stackslice",
+    )
+}
 MARK_ITEM = _ITEMS["mark"]
 SLICE_ITEM = _ITEMS["stackslice"]
 

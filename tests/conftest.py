@@ -42,8 +42,11 @@ def _cpython_suite_missing():
         return "on 3.6/3.7 it runs 3.8's suite on the pickle5 backport, which is not installed"
     given = os.environ.get("PICKLE5_RS_PICKLETESTER_38")
     if given:
-        return None if os.path.isfile(os.path.join(given, "pickletester.py")) else (
-            "PICKLE5_RS_PICKLETESTER_38 has no pickletester.py")
+        return (
+            None
+            if os.path.isfile(os.path.join(given, "pickletester.py"))
+            else ("PICKLE5_RS_PICKLETESTER_38 has no pickletester.py")
+        )
     pyenv_root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
     if glob.glob(os.path.join(pyenv_root, "versions", "3.8*")):
         return None

@@ -272,8 +272,9 @@ def test_stdlib_reads_protocol_5_when_pickle_came_first(dirs):
     code = "import pickle, multiprocessing.reduction as r\n" + child_prelude(dirs) + READERS
     code += "print(r.ForkingPickler.loads is pickle.loads)\n"
     out = run_python(code)
-    assert out.endswith("[1, b'ab', bytearray(b'cd')] [1, b'ab', bytearray(b'cd')] "
-                        "[1, b'ab', bytearray(b'cd')]\nTrue\n")
+    assert out.endswith(
+        "[1, b'ab', bytearray(b'cd')] [1, b'ab', bytearray(b'cd')] [1, b'ab', bytearray(b'cd')]\nTrue\n"
+    )
 
 
 @needs_old_python
@@ -458,8 +459,11 @@ def test_protocol_5_through_every_reader(readers, kind):
 def test_errors_are_the_stdlibs(readers):
     import pickle
 
-    for reader in (readers["loads"], lambda d: readers["load"](io.BytesIO(d)),
-                   lambda d: readers["Unpickler"](io.BytesIO(d)).load()):
+    for reader in (
+        readers["loads"],
+        lambda d: readers["load"](io.BytesIO(d)),
+        lambda d: readers["Unpickler"](io.BytesIO(d)).load(),
+    ):
         with pytest.raises(pickle.UnpicklingError):
             reader(P5_DATA[:-1])  # truncated
         with pytest.raises(pickle.UnpicklingError):

@@ -77,8 +77,11 @@ def _unpickle_tests_base():
 
 def _disabled_in_memory_tests():
     """The tests test_pickle's InMemoryPickleTests disables (they need a class)."""
-    return {name: None for name, value in vars(_tp.InMemoryPickleTests).items()
-            if name.startswith("test") and value is None}
+    return {
+        name: None
+        for name, value in vars(_tp.InMemoryPickleTests).items()
+        if name.startswith("test") and value is None
+    }
 
 
 def _issue18339_test():
@@ -280,7 +283,9 @@ def _mark_known_failure(cls, name, reason, raises):
 
 
 if TARGET.kind == "reference":
-    for (_class_name, _name), (_reason, _raises) in _REFERENCE_KNOWN_FAILURES.get(sys.version_info[:2], {}).items():
+    for (_class_name, _name), (_reason, _raises) in _REFERENCE_KNOWN_FAILURES.get(
+        sys.version_info[:2], {}
+    ).items():
         _mark_known_failure(globals()[_class_name], _name, _reason, _raises)
 
 

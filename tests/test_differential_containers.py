@@ -9,12 +9,15 @@ import pytest
 
 from differential import PROTOCOLS, MyList, Plain, assert_same, assert_same_round_trip, value_id
 
+# Kept as written, grouped by type and size.
+# fmt: off
 CONTAINERS = [
     (), (1,), (1, 2), (1, 2, 3), (1, 2, 3, 4),
     [], [1], [1, 2], list(range(999)), list(range(1000)), list(range(1001)), list(range(2500)),
     {}, {"a": 1}, dict.fromkeys(range(1000)), dict.fromkeys(range(1001)), dict.fromkeys(range(2000)),
     set(), {1}, set(range(1000)), set(range(2001)), frozenset(), frozenset([1, 2]), frozenset(range(1500)),
 ]
+# fmt: on
 
 
 @pytest.mark.parametrize("proto", PROTOCOLS)
@@ -59,8 +62,14 @@ def test_recursive(proto, index):
 @pytest.mark.parametrize("proto", PROTOCOLS)
 def test_large_framed(proto):
     # Many small objects (frames split at 64 KiB) mixed with large payloads (outside frames).
-    obj = [list(range(30000)), "x" * 100000, b"y" * 100000, [str(i) for i in range(20000)],
-           bytearray(b"z" * 70000), {i: str(i) for i in range(10000)}]
+    obj = [
+        list(range(30000)),
+        "x" * 100000,
+        b"y" * 100000,
+        [str(i) for i in range(20000)],
+        bytearray(b"z" * 70000),
+        {i: str(i) for i in range(10000)},
+    ]
     assert_same(obj, proto)
 
 
@@ -88,8 +97,8 @@ def test_deep_nesting_raises_recursion_error():
         except RecursionError:
             print("recursion error")
     """)
-    out = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         universal_newlines=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["recursion", "error", "recursion", "error"]
-

@@ -20,11 +20,14 @@ from differential import (
     value_id,
 )
 
+# Kept as written, grouped by kind.
+# fmt: off
 GLOBALS = [
     Outer, Outer.Inner, Outer.Inner.Deepest,
     module_function, len, functools.reduce, str.upper, int, type, object, type(None),
     type(Ellipsis), type(NotImplemented), Ellipsis, NotImplemented, collections.UserDict,
 ]
+# fmt: on
 
 
 @pytest.mark.parametrize("proto", PROTOCOLS)
@@ -40,7 +43,6 @@ def test_fix_imports(proto, fix_imports):
         assert_same(obj, proto, fix_imports=fix_imports)
 
 
-
 def test_extension_registry():
     module = Plain.__module__  # differential, where Slotted and Reduce2 are too
     copyreg.add_extension(module, "Plain", 240)
@@ -53,4 +55,3 @@ def test_extension_registry():
         copyreg.remove_extension(module, "Plain", 240)
         copyreg.remove_extension(module, "Slotted", 0x1234)
         copyreg.remove_extension(module, "Reduce2", 0x123456)
-

@@ -41,6 +41,8 @@ from differential import (
     value_id,
 )
 
+# Kept as written, grouped by how they reduce.
+# fmt: off
 INSTANCES = [
     collections.OrderedDict(a=1), collections.deque([1, 2]),
     Plain(), Slotted(), WithNewArgs(1, 2), WithNewArgsEx(1, k=2), WithState(), Reduce2(5), Reduce3(),
@@ -48,6 +50,7 @@ INSTANCES = [
     MyList([1, 2]), MyDict(a=1), MyTuple((1, 2)), MySet({1}), MyInt(5), MyStr("s"), MyBytes(b"b"),
     range(3), ValueError("boom"), slice(1, 2, 3),
 ]
+# fmt: on
 
 
 @pytest.mark.parametrize("proto", PROTOCOLS)
@@ -91,15 +94,32 @@ def _errors():
     bad_module = lambda: None  # noqa: E731
     bad_module.__module__ = "no_such_module_xyz"
     return [
-        Unpicklable(), _local(), fake, missing, bad_module, not_same and renamed,
-        BadReduce(42), BadReduce(()), BadReduce((print,)), BadReduce((print, (), None, None, None, None, None)),
-        BadReduce((42, ())), BadReduce((print, [])), BadReduce((list, (), None, 42)),
-        BadReduce((dict, (), None, None, 42)), BadReduce((dict, (), None, None, iter([("a",)]))),
-        BadReduce((print, (), "state", None, None, 42)), BadReduce((copyreg.__newobj__, ())),
-        BadReduce((copyreg.__newobj__, (42,))), BadReduce((copyreg.__newobj__, (str,))),
-        BadReduce((copyreg.__newobj_ex__, (BadReduce, 42, {}))), BadReduce((copyreg.__newobj_ex__, (1, 2))),
-        BadReduce((copyreg.__newobj_ex__, (42, (), {}))), BadReduce((copyreg.__newobj_ex__, (BadReduce, (), []))),
-        BadReduce("not_a_global_here"), [1, Unpicklable()], {"k": [Unpicklable()]},
+        Unpicklable(),
+        _local(),
+        fake,
+        missing,
+        bad_module,
+        not_same and renamed,
+        BadReduce(42),
+        BadReduce(()),
+        BadReduce((print,)),
+        BadReduce((print, (), None, None, None, None, None)),
+        BadReduce((42, ())),
+        BadReduce((print, [])),
+        BadReduce((list, (), None, 42)),
+        BadReduce((dict, (), None, None, 42)),
+        BadReduce((dict, (), None, None, iter([("a",)]))),
+        BadReduce((print, (), "state", None, None, 42)),
+        BadReduce((copyreg.__newobj__, ())),
+        BadReduce((copyreg.__newobj__, (42,))),
+        BadReduce((copyreg.__newobj__, (str,))),
+        BadReduce((copyreg.__newobj_ex__, (BadReduce, 42, {}))),
+        BadReduce((copyreg.__newobj_ex__, (1, 2))),
+        BadReduce((copyreg.__newobj_ex__, (42, (), {}))),
+        BadReduce((copyreg.__newobj_ex__, (BadReduce, (), []))),
+        BadReduce("not_a_global_here"),
+        [1, Unpicklable()],
+        {"k": [Unpicklable()]},
     ]
 
 
@@ -119,7 +139,6 @@ def test_errors(proto, index):
     with pytest.raises(Exception) as got:
         ours.dumps(obj, proto)
     assert_same_error(got.value, expected)
-
 
 
 # ---- instances of plain classes (pickled without calling object.__reduce_ex__) ----
@@ -203,8 +222,24 @@ def _plain_instances():
     ga.x = 1
     meta = PlainWithMeta()
     meta.y = 2
-    return [empty, child, child, child.__dict__, shadow_reduce_ex, shadow_reduce, shadow_getstate,
-            recursive, sd, so, nw, pl, pdict, ga, meta, [PlainBase() for _ in range(3)]]
+    return [
+        empty,
+        child,
+        child,
+        child.__dict__,
+        shadow_reduce_ex,
+        shadow_reduce,
+        shadow_getstate,
+        recursive,
+        sd,
+        so,
+        nw,
+        pl,
+        pdict,
+        ga,
+        meta,
+        [PlainBase() for _ in range(3)],
+    ]
 
 
 @pytest.mark.parametrize("proto", PROTOCOLS)
@@ -299,7 +334,6 @@ def test_plain_slotnames_and_copyreg_changes():
         del globals()["PlainLate"]
 
 
-
 class _ChangesPlainChild:
     """Sets PlainChild.__getstate__ when called; used from hooks the picklers run mid-dump."""
 
@@ -390,4 +424,3 @@ def test_plain_class_changed_when_a_reduce_result_is_released():
         exp, got = _dump_both_to_files(factory, _plain_pickler, proto)
         assert got == exp
         assert b"released" in b"".join(exp)
-

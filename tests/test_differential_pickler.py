@@ -19,7 +19,6 @@ def test_buffer_callback_needs_protocol_5():
     assert ours.dumps(1) == ref.dumps(1)
 
 
-
 def test_pickler_attributes():
     f = io.BytesIO()
     p = ours.Pickler(f, 2)
@@ -32,6 +31,7 @@ def test_pickler_attributes():
     with pytest.raises(TypeError):
         ours.Pickler(object())
     with pytest.raises(ours.PicklingError, match="__init__"):
+
         class NoInit(ours.Pickler):
             def __init__(self):
                 pass
@@ -195,4 +195,3 @@ def test_gc_collects_pickler_cycles():
     del h, p
     gc.collect()
     assert ref_to_h() is None
-

@@ -6,6 +6,8 @@ import pytest
 
 from differential import PROTOCOLS, assert_same, assert_same_round_trip, ref, value_id
 
+# Kept as written, grouped by the encoding boundaries they probe.
+# fmt: off
 SCALARS = [
     None, True, False,
     0, 1, -1, 127, 128, 255, 256, -128, -129, -256, 65535, 65536, -65536,
@@ -14,6 +16,7 @@ SCALARS = [
     0.0, -0.0, 1.5, -2.25, 1e16, 1e-5, 1e300, float("inf"), float("-inf"), 0.1 + 0.2, 123456789.123,
     complex(1, 2),
 ]
+# fmt: on
 
 
 @pytest.mark.parametrize("proto", PROTOCOLS)
@@ -26,4 +29,3 @@ def test_scalars(value, proto):
 def test_nan(proto):
     data = assert_same(float("nan"), proto)
     assert math.isnan(ref.loads(data))
-

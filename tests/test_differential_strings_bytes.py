@@ -6,12 +6,15 @@ import pytest
 
 from differential import PROTOCOLS, RecordingFile, assert_same_round_trip, ours, ref, value_id
 
+# Kept as written, grouped by type and size.
+# fmt: off
 STRINGS_AND_BYTES = [
     "", "a", "abc", "é", "\u20ac", "\U0001f600", "a\\b", "line\nbreak", "cr\r", "nul\x00", "sub\x1a",
     "\ud800", "x\udfffy", "mixé\U0001f600\\\n", "x" * 255, "y" * 256, "z" * 70000, "é" * 40000,
     b"", b"a", b"\x00\xff", b"x" * 255, b"y" * 256, b"z" * 70000,
     bytearray(), bytearray(b"ab"), bytearray(b"q" * 70000),
 ]
+# fmt: on
 
 
 @pytest.mark.parametrize("proto", PROTOCOLS)
@@ -40,7 +43,6 @@ def test_bytes_as_latin1_text(proto, index):
         out = ours.dumps(obj, proto)
         assert out == ref.dumps(obj, proto)
         assert ref.loads(out) == obj
-
 
 
 @pytest.mark.parametrize("readonly", [True, False])
@@ -73,9 +75,10 @@ def test_picklebuffer(readonly):
     foreign = ref.PickleBuffer(base)
     assert ours.dumps([foreign, foreign], 5) == ref.dumps([foreign, foreign], 5)
     got = []
-    assert ours.dumps(foreign, 5, buffer_callback=got.append) == ref.dumps(foreign, 5, buffer_callback=list().append)
+    assert ours.dumps(foreign, 5, buffer_callback=got.append) == ref.dumps(
+        foreign, 5, buffer_callback=list().append
+    )
     assert got == [foreign]
-
 
 
 def test_large_picklebuffer_in_band_file_and_memory():
@@ -86,10 +89,13 @@ def test_large_picklebuffer_in_band_file_and_memory():
         assert ours.dumps([got_pb, b"x", got_pb], 5) == ref.dumps([exp_pb, b"x", exp_pb], 5)
         exp_file, got_file = RecordingFile(), RecordingFile()
         exp_types, got_types = [], []
-        exp_file.write = lambda data, f=exp_file, types=exp_types: types.append(type(data).__name__) or RecordingFile.write(f, data)
-        got_file.write = lambda data, f=got_file, types=got_types: types.append(type(data).__name__) or RecordingFile.write(f, data)
+        exp_file.write = lambda data, f=exp_file, types=exp_types: (
+            types.append(type(data).__name__) or RecordingFile.write(f, data)
+        )
+        got_file.write = lambda data, f=got_file, types=got_types: (
+            types.append(type(data).__name__) or RecordingFile.write(f, data)
+        )
         ref.Pickler(exp_file, 5).dump([exp_pb, b"x", exp_pb])
         ours.Pickler(got_file, 5).dump([got_pb, b"x", got_pb])
         assert got_file.chunks == exp_file.chunks
         assert got_types == exp_types
-

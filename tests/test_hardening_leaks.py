@@ -21,10 +21,23 @@ from unpickle_support import TARGET, TARGET_IS_REFERENCE
 SUPPORT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "support")
 ITERATIONS = int(os.environ.get("PICKLE5_RS_LEAK_ITERATIONS", "5000"))
 SCENARIOS = [
-    "dumps_ok", "dumps_all_protocols", "loads_ok", "loads_oob", "load_file_ok", "dump_file_ok",
-    "unpicklable_mid_graph", "truncated_input", "truncated_file", "raising_persistent_id",
-    "raising_reducer_override", "raising_find_class", "raising_persistent_load",
-    "raising_buffer_callback", "bad_opcode_after_objects", "cycles_pickler", "cycles_unpickler",
+    "dumps_ok",
+    "dumps_all_protocols",
+    "loads_ok",
+    "loads_oob",
+    "load_file_ok",
+    "dump_file_ok",
+    "unpicklable_mid_graph",
+    "truncated_input",
+    "truncated_file",
+    "raising_persistent_id",
+    "raising_reducer_override",
+    "raising_find_class",
+    "raising_persistent_load",
+    "raising_buffer_callback",
+    "bad_opcode_after_objects",
+    "cycles_pickler",
+    "cycles_unpickler",
 ]
 # Allowed growth over ITERATIONS (after a warm-up): far below one leaked object per iteration.
 RSS_SLACK_KB = 2 * 1024
@@ -40,9 +53,11 @@ def measurements():
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([SUPPORT] + sys.path)
     out = subprocess.run(
-        [sys.executable, os.path.join(SUPPORT, "hardening_leak_child.py"), str(ITERATIONS)]
-        + SCENARIOS,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=3600,
+        [sys.executable, os.path.join(SUPPORT, "hardening_leak_child.py"), str(ITERATIONS)] + SCENARIOS,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        timeout=3600,
     )
     results = {}
     for line in out.stdout.decode().splitlines():
@@ -66,17 +81,20 @@ def test_memory_flat(measurements, scenario):
     assert rss_growth < RSS_SLACK_KB, report
 
 
-@pytest.mark.skipif(os.environ.get("PICKLE5_RS_API_ONLY", "") not in ("", "0"),
-                    reason="classes leak on the forced API path")
+@pytest.mark.skipif(
+    os.environ.get("PICKLE5_RS_API_ONLY", "") not in ("", "0"), reason="classes leak on the forced API path"
+)
 def test_subclass_made_per_call_is_freed():
     # Each instance's reference on its heap type must be released (3.8+), or subclasses made at run
     # time would never be freed.
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([SUPPORT] + sys.path)
     out = subprocess.run(
-        [sys.executable, os.path.join(SUPPORT, "hardening_leak_child.py"), "1000",
-         "subclass_per_call"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=600,
+        [sys.executable, os.path.join(SUPPORT, "hardening_leak_child.py"), "1000", "subclass_per_call"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        timeout=600,
     )
     r = json.loads(out.stdout.decode().splitlines()[-1])
     assert r["gc_objects"][1] - r["gc_objects"][0] < GC_OBJECTS_SLACK, r

@@ -28,7 +28,8 @@ CASES = sorted(memory_limit_child.CASES)
 REFERENCE_ALSO = {"loads-huge-global-name": ("AttributeError",)}
 
 pytestmark = pytest.mark.skipif(
-    not sys.platform.startswith("linux"), reason="needs RLIMIT_AS and /proc/self/statm")
+    not sys.platform.startswith("linux"), reason="needs RLIMIT_AS and /proc/self/statm"
+)
 
 
 def _run(which, case):
@@ -86,10 +87,13 @@ def test_the_cap_leaves_room_for_small_work():
 
 
 def _assert_child_prints_fine(code):
-    proc = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, timeout=120,
-                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(
-                              [SUPPORT] + [p for p in sys.path if p])))
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        timeout=120,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join([SUPPORT] + [p for p in sys.path if p])),
+    )
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
     assert proc.stdout.decode().strip() == "fine"
 

@@ -19,9 +19,7 @@ from unpickle_support import error_kind
 
 PY = sys.version_info[:2]
 
-_CLASS_NAMES = re.compile(
-    r"'(?:[A-Za-z_][\w.]*\.)?(Pickler|Unpickler|PicklerMemoProxy|UnpicklerMemoProxy)'"
-)
+_CLASS_NAMES = re.compile(r"'(?:[A-Za-z_][\w.]*\.)?(Pickler|Unpickler|PicklerMemoProxy|UnpicklerMemoProxy)'")
 
 
 def _normalise(message):
@@ -78,9 +76,7 @@ def _loads_bad_data(m, **kw):
     ["a\0b", "ascii\0", "\0", "\udc80", 1, None, b"ascii"],
     ids=["nul-inside", "nul-last", "nul-only", "surrogate", "int", "None", "bytes"],
 )
-@pytest.mark.parametrize(
-    "entry", [_loads, _load, _unpickler, _unpickler_bad_file, _loads_bad_data]
-)
+@pytest.mark.parametrize("entry", [_loads, _load, _unpickler, _unpickler_bad_file, _loads_bad_data])
 def test_text_arguments(target, ref, entry, keyword, value):
     _, error, _ = assert_same(lambda m: entry(m, **{keyword: value}), target, ref)
     assert error is not None
@@ -339,9 +335,7 @@ def test_recursion_through_reducers(target, ref, make, proto):
     assert expected[1].replace(" while calling a Python object", "") == got[1]
 
 
-@pytest.mark.parametrize(
-    "data", [b"Pabc\n.", b"\x80\x02K\x01Q.", b"\x80\x02Q.", b"\x80\x02(Q."], ids=repr
-)
+@pytest.mark.parametrize("data", [b"Pabc\n.", b"\x80\x02K\x01Q.", b"\x80\x02Q.", b"\x80\x02(Q."], ids=repr)
 @pytest.mark.parametrize("via", ["loads", "Unpickler"])
 def test_missing_persistent_load(target, ref, data, via):
     if via == "loads":
@@ -367,9 +361,7 @@ class ReadintoFile:
         return self._result
 
 
-@pytest.mark.parametrize(
-    "result", [None, "x", 1.5, b"", IndexOnly(), 2**70, -1, 100], ids=repr
-)
+@pytest.mark.parametrize("result", [None, "x", 1.5, b"", IndexOnly(), 2**70, -1, 100], ids=repr)
 def test_readinto_result(target, ref, result):
     data = b"\x80\x05\x96\x03\x00\x00\x00\x00\x00\x00\x00abc."
     _, error, _ = assert_same(lambda m: m.load(ReadintoFile(data, result)), target, ref)

@@ -80,7 +80,9 @@ def test_py2_datetime(data, expected):
 @pytest.mark.parametrize("data,expected", PY2_DATETIMES, ids=["datetime", "date"])
 @pytest.mark.parametrize("kwargs", [{}, {"errors": "replace"}])
 def test_py2_datetime_wrong_encoding_like_reference(ref, data, expected, kwargs):
-    support.assert_same_outcome(support.run(ref.loads, data, **kwargs), support.run(TARGET.loads, data, **kwargs))
+    support.assert_same_outcome(
+        support.run(ref.loads, data, **kwargs), support.run(TARGET.loads, data, **kwargs)
+    )
 
 
 def test_py2_text_opcodes():
@@ -144,7 +146,10 @@ def test_find_class_method_applies_fix_imports(ref):
 
 
 def test_find_class_dotted_names_need_protocol_4(ref):
-    for data in (b"\x80\x04\x8c\x0bcollections\x8c\x13OrderedDict.fromkeys\x93.", b"ccollections\nOrderedDict.fromkeys\n."):
+    for data in (
+        b"\x80\x04\x8c\x0bcollections\x8c\x13OrderedDict.fromkeys\x93.",
+        b"ccollections\nOrderedDict.fromkeys\n.",
+    ):
         support.assert_same_outcome(support.run(ref.loads, data), support.run(TARGET.loads, data), repr(data))
 
 
@@ -251,7 +256,8 @@ def test_get_of_missing_memo_entry(name, data, index):
 
 
 @pytest.mark.parametrize(
-    "data", [b"Np-1\n.", b"Np99999999999999999999\n.", b"Npx\n.", b"\x80\x02\x94.", b"p0\n.", b"\x80\x02q\x00."]
+    "data",
+    [b"Np-1\n.", b"Np99999999999999999999\n.", b"Npx\n.", b"\x80\x02\x94.", b"p0\n.", b"\x80\x02q\x00."],
 )
 def test_bad_put_like_reference(ref, data):
     support.assert_same_outcome(support.run(ref.loads, data), support.run(TARGET.loads, data), repr(data))
@@ -454,7 +460,12 @@ def test_extension_registry_goes_through_find_class(ref):
 
 
 def test_unknown_extension_code_like_reference(ref):
-    for data in (b"\x80\x02\x82\x07.", b"\x80\x02\x83\x07\x07.", b"\x80\x02\x84\x07\x07\x07\x07.", b"\x80\x02\x82\x00."):
+    for data in (
+        b"\x80\x02\x82\x07.",
+        b"\x80\x02\x83\x07\x07.",
+        b"\x80\x02\x84\x07\x07\x07\x07.",
+        b"\x80\x02\x82\x00.",
+    ):
         support.assert_same_outcome(support.run(ref.loads, data), support.run(TARGET.loads, data), repr(data))
 
 
@@ -478,8 +489,16 @@ def test_keyword_arguments_are_keyword_only(ref):
         got, expected = support.run(call, TARGET), support.run(call, ref)
         assert isinstance(got.exc, TypeError)
         support.assert_same_outcome(expected, got)
-    assert TARGET.Unpickler(io.BytesIO(data), fix_imports=False, encoding="latin1", errors="strict", buffers=None).load() is None
-    assert TARGET.load(io.BytesIO(data), fix_imports=False, encoding="latin1", errors="strict", buffers=[]) is None
+    assert (
+        TARGET.Unpickler(
+            io.BytesIO(data), fix_imports=False, encoding="latin1", errors="strict", buffers=None
+        ).load()
+        is None
+    )
+    assert (
+        TARGET.load(io.BytesIO(data), fix_imports=False, encoding="latin1", errors="strict", buffers=[])
+        is None
+    )
 
 
 @pytest.mark.parametrize("kwargs", [{"encoding": 3}, {"errors": 3}, {"encoding": None}], ids=repr)
@@ -510,7 +529,20 @@ def test_reinit_switches_the_file():
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b".", b"\x80\x06N.", b"\x80\x7fN.", b"0.", b"1.", b"(.", b"t.", b"a.", b"]N\x86\x86.", b"\xff.", b"NN."],
+    [
+        b"",
+        b".",
+        b"\x80\x06N.",
+        b"\x80\x7fN.",
+        b"0.",
+        b"1.",
+        b"(.",
+        b"t.",
+        b"a.",
+        b"]N\x86\x86.",
+        b"\xff.",
+        b"NN.",
+    ],
     ids=repr,
 )
 def test_small_malformed_pickles_like_reference(ref, data):
@@ -518,6 +550,7 @@ def test_small_malformed_pickles_like_reference(ref, data):
 
 
 # --- containers are built the way the C unpickler builds them ----------------------------------
+
 
 @pytest.mark.parametrize("size", [0, 1, 3, 8, 9, 999, 1000, 1001, 2500, 20000])
 @pytest.mark.parametrize("protocol", [0, 1, 2, 5])
@@ -527,8 +560,12 @@ def test_loaded_containers_have_the_reference_allocation(size, protocol):
     sizes."""
     if REF is None:
         pytest.skip("no reference pickle module")
-    obj = [list(range(size)), tuple(range(size % 11)), [[i] for i in range(size % 7)],
-           [(i, str(i)) for i in range(size)]]
+    obj = [
+        list(range(size)),
+        tuple(range(size % 11)),
+        [[i] for i in range(size % 7)],
+        [(i, str(i)) for i in range(size)],
+    ]
     data = REF.dumps(obj, protocol)
     ours, ref = TARGET.loads(data), REF.loads(data)
     assert ours == ref

@@ -178,7 +178,11 @@ if support.DUMP_PROTOCOL >= 4:
     ]
 if support.DUMP_PROTOCOL >= 5:
     HANDMADE.append(
-        ("BYTEARRAY8", support.handmade_counted(b"\x96", b"\x02" * (1536 * 1024), 5), bytearray(b"\x02" * (1536 * 1024)))
+        (
+            "BYTEARRAY8",
+            support.handmade_counted(b"\x96", b"\x02" * (1536 * 1024), 5),
+            bytearray(b"\x02" * (1536 * 1024)),
+        )
     )
 
 
@@ -200,7 +204,9 @@ def _reframed_cases():
     cases = []
     if support.DUMP_PROTOCOL < 4:
         return cases
-    sources = [(n, d) for n, p, d in SMALL if p == 4 and n in ("nested", "dict", "many_ints", "shared", "plain")]
+    sources = [
+        (n, d) for n, p, d in SMALL if p == 4 and n in ("nested", "dict", "many_ints", "shared", "plain")
+    ]
     sources += [(n, d) for n, p, d in LARGE if p == 4 and n in ("mixed_payloads", "many_frames")]
     for name, data in sources:
         for frame_size in (1, 7, 100, 70000, 1 << 30):
@@ -228,7 +234,9 @@ def test_opcode_straddling_a_frame_boundary_matches_reference(ref):
     import struct
 
     body = b"\x8c\x03abc"
-    data = b"\x80\x04\x95" + struct.pack("<Q", 3) + body[:3] + b"\x95" + struct.pack("<Q", 3) + body[3:] + b"."
+    data = (
+        b"\x80\x04\x95" + struct.pack("<Q", 3) + body[:3] + b"\x95" + struct.pack("<Q", 3) + body[3:] + b"."
+    )
     for kind in ["loads"] + FILE_KINDS:
         if kind == "loads":
             got, expected = support.run(TARGET.loads, data), support.run(ref.loads, data)

@@ -122,10 +122,19 @@ def test_large_buffer_zero_copy():
 
 
 def test_in_band_and_out_of_band_mixed():
-    objs = [Blob(b"small"), Blob(bytearray(b"writable-small")), Blob(b"L" * 5000), Blob(bytearray(b"W" * 5000))]
+    objs = [
+        Blob(b"small"),
+        Blob(bytearray(b"writable-small")),
+        Blob(b"L" * 5000),
+        Blob(bytearray(b"W" * 5000)),
+    ]
     data, buffers = oob_dumps(objs, keep_in_band=lambda buf: memoryview(buf).nbytes < 100)
     assert len(buffers) == 2
-    for given in (buffers, [bytes(memoryview(b)) for b in buffers], [bytearray(memoryview(b)) for b in buffers]):
+    for given in (
+        buffers,
+        [bytes(memoryview(b)) for b in buffers],
+        [bytearray(memoryview(b)) for b in buffers],
+    ):
         expected = REF.loads(data, buffers=list(given))
         got = TARGET.loads(data, buffers=list(given))
         assert [type(b.data) for b in got] == [type(b.data) for b in expected]
@@ -155,7 +164,9 @@ def _generator(items):
 
 
 @pytest.mark.parametrize(
-    "make", [list, tuple, iter, _generator, _Iterable], ids=["list", "tuple", "iterator", "generator", "iterable"]
+    "make",
+    [list, tuple, iter, _generator, _Iterable],
+    ids=["list", "tuple", "iterator", "generator", "iterable"],
 )
 def test_buffers_may_be_any_iterable(make):
     data, _ = oob_dumps([Blob(bytearray(b"one")), Blob(bytearray(b"two")), Blob(bytearray(b"three"))])
@@ -236,8 +247,12 @@ def test_buffer_objects_that_are_not_buffers_like_reference():
     readonly_pickle, _ = oob_dumps(PickleBuffer(b"x"))
     writable_pickle, _ = oob_dumps(PickleBuffer(bytearray(b"x")))
     for given in (42, "text", None, [1]):
-        _assert_like_reference(readonly_pickle, lambda given=given: [given], "READONLY_BUFFER on %r" % (given,))
-        _assert_like_reference(writable_pickle, lambda given=given: [given], "NEXT_BUFFER only, %r" % (given,))
+        _assert_like_reference(
+            readonly_pickle, lambda given=given: [given], "READONLY_BUFFER on %r" % (given,)
+        )
+        _assert_like_reference(
+            writable_pickle, lambda given=given: [given], "NEXT_BUFFER only, %r" % (given,)
+        )
 
 
 @pytest.mark.parametrize(

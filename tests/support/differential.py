@@ -185,7 +185,6 @@ def module_function(x):
     return x
 
 
-
 def value_id(value):
     """A short test id for a pickled value."""
     text = repr(value)
@@ -235,7 +234,6 @@ def assert_same(obj, proto, **kwargs):
     return got
 
 
-
 def assert_same_round_trip(value, proto):
     """assert_same(), then the reference loads the pickle back: equal, and of the same type, for
     the built-in types that compare by value."""
@@ -257,12 +255,14 @@ def random_graph(rng, depth=0, pool=None):
     if depth > 4 or rng.random() < 0.35:
         choice = rng.randrange(12)
         if choice == 0:
-            value = rng.randrange(-2 ** 70, 2 ** 70) >> rng.randrange(70)
+            value = rng.randrange(-(2**70), 2**70) >> rng.randrange(70)
         elif choice == 1:
             value = rng.random() * 10 ** rng.randrange(-10, 10)
         elif choice == 2:
-            value = "".join(chr(rng.choice([rng.randrange(32, 127), rng.randrange(0x80, 0x3000), 0x1F600, 10, 92]))
-                            for _ in range(rng.randrange(0, 20)))
+            value = "".join(
+                chr(rng.choice([rng.randrange(32, 127), rng.randrange(0x80, 0x3000), 0x1F600, 10, 92]))
+                for _ in range(rng.randrange(0, 20))
+            )
         elif choice == 3:
             value = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 300)))
         elif choice == 4:
@@ -270,8 +270,17 @@ def random_graph(rng, depth=0, pool=None):
         elif choice == 5:
             value = bytearray(rng.randrange(256) for _ in range(rng.randrange(0, 10)))
         elif choice == 6:
-            value = rng.choice([Plain(rng.randrange(5)), Slotted(), WithNewArgs(rng.randrange(9)), Reduce2(1),
-                                WithNewArgsEx(1, z=rng.randrange(3)), WithStateSetter(), ReduceEx()])
+            value = rng.choice(
+                [
+                    Plain(rng.randrange(5)),
+                    Slotted(),
+                    WithNewArgs(rng.randrange(9)),
+                    Reduce2(1),
+                    WithNewArgsEx(1, z=rng.randrange(3)),
+                    WithStateSetter(),
+                    ReduceEx(),
+                ]
+            )
         elif choice == 7:
             value = rng.choice([int, Plain, len, module_function, Outer.Inner, type(None)])
         elif choice == 8:

@@ -109,7 +109,6 @@ EXTENDED["ExtendedPicklerUnpicklerObjectTests"] = type(
 )
 
 
-
 def test_proto(self):
     """pickletester's test_proto, whose "future protocol" is HIGHEST_PROTOCOL + 1 (5): protocol 5
     is what the extended readers read now, so the unsupported protocol is 6 here."""
@@ -150,9 +149,7 @@ def run(classes, verbosity, names):
     for name, cls in sorted(classes.items()):
         suite = loader.loadTestsFromTestCase(cls)
         if names:
-            suite = unittest.TestSuite(
-                test for test in suite if any(n in test.id() for n in names)
-            )
+            suite = unittest.TestSuite(test for test in suite if any(n in test.id() for n in names))
         stream = io.StringIO()
         result = unittest.TextTestRunner(stream=stream, verbosity=verbosity).run(suite)
         failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)

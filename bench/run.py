@@ -88,8 +88,6 @@ def load_target(name, reference):
         return reference
     import pickle5_rs
 
-    if not hasattr(pickle5_rs, "loads"):
-        sys.exit("pickle5_rs has no loads() yet; use --target reference to check the harness")
     return pickle5_rs
 
 

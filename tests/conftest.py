@@ -1,4 +1,4 @@
-"""Fixtures for the Unpickler tests.
+"""Collection settings and fixtures for the tests in tests/ (tests/integration/ aside).
 
 Run: ``python -m pytest tests`` (imports ``pickle5_rs``; after ``scripts/dev-build`` the work tree's
 copy is found from the repository root). ``PICKLE5_RS_TARGET=reference`` runs the same tests against

@@ -52,7 +52,7 @@ _pt = _suite.SUITE.pickletester
 _tp = _suite.SUITE.test_pickle
 _pickle = _suite.SUITE.pickle
 
-_NO_PICKLER = "%s has no attribute 'Pickler' yet: dump-side tests run once it exists" % TARGET.label
+_NO_PICKLER = "%s has no attribute 'Pickler': the dump-side tests need one" % TARGET.label
 _dump_side = unittest.skipUnless(TARGET.has_pickler, _NO_PICKLER)
 
 

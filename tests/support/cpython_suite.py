@@ -56,7 +56,7 @@ class _MissingClass:
     _qualified = "?"
 
     def __init__(self, *args, **kwargs):
-        raise NotImplementedError("%s does not exist yet" % self._qualified)
+        raise NotImplementedError("%s is missing from the module under test" % self._qualified)
 
 
 def _missing_class(qualified):
@@ -65,7 +65,7 @@ def _missing_class(qualified):
 
 def _missing_function(qualified):
     def missing(*args, **kwargs):
-        raise NotImplementedError("%s does not exist yet" % qualified)
+        raise NotImplementedError("%s is missing from the module under test" % qualified)
 
     missing.__name__ = qualified.rpartition(".")[2]
     return missing

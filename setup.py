@@ -10,7 +10,7 @@ import sys
 sys.exit(
     "pickle5_rs: this pip is too old to install it (it predates PEP 517 and the manylinux2014 "
     "wheel tag). Upgrade pip, then install again:\n"
-    "    python -m pip install --upgrade \"pip<22\"\n"
+    '    python -m pip install --upgrade "pip<22"\n'
     "    python -m pip install pickle5_rs\n"
     "The new pip installs the binary wheel, one wheel for every CPython from 3.6 on. Building "
     "from source needs Python 3.7 or later and a Rust toolchain."

@@ -18,8 +18,6 @@ form or a vector loop depending on the call, so rows dominated by copying (long 
 compare copy routines rather than work done; judge those with bench/run.py (wall clock).
 """
 
-from __future__ import print_function
-
 import argparse
 import math
 import os
@@ -41,17 +39,21 @@ def _workload(name):
         return count
 
     big = 64 * 1024 * 1024
-    builders["small_ints"] = lambda: [i * 7 - 50000 for i in range(n(200000))] + [2 ** 40 + i for i in range(n(1000))]
+    builders["small_ints"] = lambda: (
+        [i * 7 - 50000 for i in range(n(200000))] + [2**40 + i for i in range(n(1000))]
+    )
     builders["floats"] = lambda: [i * 0.37 for i in range(n(200000))]
     builders["short_strs"] = lambda: ["s%d" % i for i in range(n(200000))]
     builders["long_ascii_strs"] = lambda: ["a" * 100000 + str(i) for i in range(n(200))]
-    builders["long_nonascii_strs"] = lambda: [u"\u00e9\u20ac\u4e2d" * 33000 + str(i) for i in range(n(200))]
+    builders["long_nonascii_strs"] = lambda: ["\u00e9\u20ac\u4e2d" * 33000 + str(i) for i in range(n(200))]
     builders["dicts_str_scalars"] = lambda: [
         dict(("key%d" % k, (k * i, k * 0.5, "v%d" % k, None, k % 2 == 0)[k % 5]) for k in range(20))
         for i in range(n(10000))
     ]
     builders["rows"] = lambda: [(i, "name%d" % i, i * 1.5, i % 2 == 0, None) for i in range(n(100000))]
-    builders["instances"] = lambda: [run.Record(i, "rec%d" % i, i / 7.0, ["t1", "t2"], True) for i in range(n(30000))]
+    builders["instances"] = lambda: [
+        run.Record(i, "rec%d" % i, i / 7.0, ["t1", "t2"], True) for i in range(n(30000))
+    ]
     builders["json_docs"] = lambda: [run._json_doc(i) for i in range(n(10000))]
 
     def shared():
@@ -66,8 +68,19 @@ def _workload(name):
 
 
 NAMES = [
-    "small_ints", "floats", "short_strs", "long_ascii_strs", "long_nonascii_strs", "dicts_str_scalars", "rows",
-    "instances", "json_docs", "shared_refs", "small_bytes", "large_bytes_inband", "large_bytes_oob",
+    "small_ints",
+    "floats",
+    "short_strs",
+    "long_ascii_strs",
+    "long_nonascii_strs",
+    "dicts_str_scalars",
+    "rows",
+    "instances",
+    "json_docs",
+    "shared_refs",
+    "small_bytes",
+    "large_bytes_inband",
+    "large_bytes_oob",
 ]
 
 
@@ -130,8 +143,16 @@ def drive(op, name, side, reps, protocol=None):
 
 def instructions(python, op, name, side, reps, protocol=None):
     cmd = [
-        "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-        python, os.path.abspath(__file__), "--drive", op, name, side, str(reps),
+        "valgrind",
+        "--tool=callgrind",
+        "--callgrind-out-file=/dev/null",
+        python,
+        os.path.abspath(__file__),
+        "--drive",
+        op,
+        name,
+        side,
+        str(reps),
     ] + ([] if protocol is None else [str(protocol)])
     env = dict(os.environ, PYTHONHASHSEED="0")
     out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env).stdout.decode()

@@ -38,7 +38,9 @@ def label(data):
         parts.append("geomean dumps %.2f, loads %.2f" % (g["dumps"], g["loads"]))
     lowest = data.get("lowest")
     if lowest:
-        parts.append("lowest %s p%d %s %.2f" % (lowest["workload"], lowest["protocol"], lowest["op"], lowest["ratio"]))
+        parts.append(
+            "lowest %s p%d %s %.2f" % (lowest["workload"], lowest["protocol"], lowest["op"], lowest["ratio"])
+        )
     if data.get("quick"):
         parts.append("--quick")
     return "; ".join(parts)
@@ -83,8 +85,11 @@ def main(argv=None):
             ys, xs, xerr_lo, xerr_hi = [], [], [], []
             for row, name in enumerate(workloads):
                 ratios = [
-                    c["ratio"] for c in data["cells"]
-                    if c["workload"] == name and c["op"] == op and "ratio" in c
+                    c["ratio"]
+                    for c in data["cells"]
+                    if c["workload"] == name
+                    and c["op"] == op
+                    and "ratio" in c
                     and (args.protocol is None or c["protocol"] == args.protocol)
                 ]
                 if not ratios:
@@ -96,12 +101,29 @@ def main(argv=None):
                 xerr_hi.append(max(ratios) - mid)
                 lo, hi = min(lo, min(ratios)), max(hi, max(ratios))
             color = colors[k % len(colors)]
-            ax.errorbar(xs, ys, xerr=[xerr_lo, xerr_hi], fmt="o", markersize=3.5, color=color,
-                        ecolor=color, elinewidth=0.8, alpha=0.9, label=label(data) if op == ops[0] else None)
+            ax.errorbar(
+                xs,
+                ys,
+                xerr=[xerr_lo, xerr_hi],
+                fmt="o",
+                markersize=3.5,
+                color=color,
+                ecolor=color,
+                elinewidth=0.8,
+                alpha=0.9,
+                label=label(data) if op == ops[0] else None,
+            )
         ax.axvline(1.0, color="black", linewidth=0.8)
         ax.set_xscale("log")
-        ax.set_title(op + (" (protocol %d)" % args.protocol if args.protocol is not None
-                           else " (geomean over protocols; line: lowest to highest)"), fontsize=10)
+        ax.set_title(
+            op
+            + (
+                " (protocol %d)" % args.protocol
+                if args.protocol is not None
+                else " (geomean over protocols; line: lowest to highest)"
+            ),
+            fontsize=10,
+        )
         ax.grid(axis="x", which="both", alpha=0.3)
         ax.grid(axis="y", alpha=0.15)
     candidates = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 10, 20, 50)

@@ -37,8 +37,6 @@ regular expressions searched in the workload name (a plain substring works): ``-
 ``--only '^tiny\\.'``, ``--skip 64m``.
 """
 
-from __future__ import print_function
-
 import argparse
 import collections
 import copyreg
@@ -90,8 +88,6 @@ def load_target(name, reference):
         return reference
     import pickle5_rs
 
-    if not hasattr(pickle5_rs, "loads"):
-        sys.exit("pickle5_rs has no loads() yet; use --target reference to check the harness")
     return pickle5_rs
 
 
@@ -103,7 +99,7 @@ def _describe(module):
 # --- classes the workloads pickle (module level, so they pickle by reference) --------------------
 
 
-class Record(object):
+class Record:
     """A plain class: pickled as its __dict__."""
 
     def __init__(self, ident, name, score, tags, active):
@@ -117,7 +113,7 @@ class Record(object):
         return type(other) is Record and self.__dict__ == other.__dict__
 
 
-class SlotRecord(object):
+class SlotRecord:
     """__slots__, no __dict__: (None, slots) state at protocol 2+ (protocols 0-1 refuse it)."""
 
     __slots__ = ("ident", "name", "score", "active")
@@ -129,10 +125,12 @@ class SlotRecord(object):
         self.active = active
 
     def __eq__(self, other):
-        return type(other) is SlotRecord and all(getattr(self, s) == getattr(other, s) for s in self.__slots__)
+        return type(other) is SlotRecord and all(
+            getattr(self, s) == getattr(other, s) for s in self.__slots__
+        )
 
 
-class StateRecord(object):
+class StateRecord:
     """__getstate__ / __setstate__ with a tuple state."""
 
     def __init__(self, ident, name, score):
@@ -153,7 +151,7 @@ class StateRecord(object):
 Point = collections.namedtuple("Point", "x y label")
 
 
-class Money(object):
+class Money:
     """Reduced by a copyreg reducer (copyreg.pickle), not by its own __reduce__."""
 
     __slots__ = ("amount", "currency")
@@ -173,7 +171,7 @@ def _reduce_money(money):
 copyreg.pickle(Money, _reduce_money)
 
 
-class Vec(object):
+class Vec:
     """Reduced through the Pickler subclass's class-level dispatch_table."""
 
     __slots__ = ("x", "y")
@@ -197,7 +195,7 @@ def _function_for_globals(x):
 if dataclasses is not None:
 
     @dataclasses.dataclass
-    class DataRecord(object):
+    class DataRecord:
         ident: int
         name: str
         score: float
@@ -271,10 +269,26 @@ PYPERF_DICT = {
     "comment_count": 0,
     "country": "BR",
     "encrypted_id": "G9urXXAJwjE",
-    "favorite_artists": ["Suck On This", "Iron Maiden", "Megadeth", "Pink Floyd", "Metallica", "Queen",
-                         "Nirvana", "Led Zeppelin"],
-    "favorite_movies": ["Pulp Fiction", "Fight Club", "The Matrix", "Reservoir Dogs", "Kill Bill",
-                        "Django Unchained", "Inglourious Basterds", "Once Upon a Time in Hollywood"],
+    "favorite_artists": [
+        "Suck On This",
+        "Iron Maiden",
+        "Megadeth",
+        "Pink Floyd",
+        "Metallica",
+        "Queen",
+        "Nirvana",
+        "Led Zeppelin",
+    ],
+    "favorite_movies": [
+        "Pulp Fiction",
+        "Fight Club",
+        "The Matrix",
+        "Reservoir Dogs",
+        "Kill Bill",
+        "Django Unchained",
+        "Inglourious Basterds",
+        "Once Upon a Time in Hollywood",
+    ],
     "friend_count": 0,
     "height": 190,
     "is_active": True,
@@ -298,16 +312,48 @@ def _globals():
     import os.path
     import string
 
-    out = [len, max, min, sorted, dict, list, tuple, set, frozenset, int, float, str, bytes,
-           collections.OrderedDict, collections.defaultdict, collections.deque, datetime.datetime,
-           datetime.date, decimal.Decimal, uuid.UUID, Record, SlotRecord, Money, Vec, _json_doc,
-           _function_for_globals, os.path.join, os.path.split, json_module.dumps, json_module.loads,
-           string.capwords]
+    out = [
+        len,
+        max,
+        min,
+        sorted,
+        dict,
+        list,
+        tuple,
+        set,
+        frozenset,
+        int,
+        float,
+        str,
+        bytes,
+        collections.OrderedDict,
+        collections.defaultdict,
+        collections.deque,
+        datetime.datetime,
+        datetime.date,
+        decimal.Decimal,
+        uuid.UUID,
+        Record,
+        SlotRecord,
+        Money,
+        Vec,
+        _json_doc,
+        _function_for_globals,
+        os.path.join,
+        os.path.split,
+        json_module.dumps,
+        json_module.loads,
+        string.capwords,
+    ]
     for module in (math_module, operator):
         for name in sorted(dir(module)):
             obj = getattr(module, name)
-            if not name.startswith("_") and callable(obj) and getattr(obj, "__module__", None) == module.__name__ \
-                    and getattr(obj, "__qualname__", None) == name:
+            if (
+                not name.startswith("_")
+                and callable(obj)
+                and getattr(obj, "__module__", None) == module.__name__
+                and getattr(obj, "__qualname__", None) == name
+            ):
                 out.append(obj)
     return out
 
@@ -317,7 +363,7 @@ def _make_ascii(i):
 
 
 def _make_nonascii(i):
-    return u"\u00e9\u20ac\u4e2d" * 33000 + str(i)
+    return "\u00e9\u20ac\u4e2d" * 33000 + str(i)
 
 
 # --- how a workload is pickled ---------------------------------------------------------------------
@@ -325,7 +371,7 @@ def _make_nonascii(i):
 # dumps_call / loads_call -> (function, args, kwargs) timed in a loop.
 
 
-class Plain(object):
+class Plain:
     name = "dumps/loads"
 
     def pickle(self, mod, obj, protocol):
@@ -341,7 +387,7 @@ class Plain(object):
         return out == data
 
 
-class OutOfBand(object):
+class OutOfBand:
     name = "PickleBuffer, buffer_callback= / buffers="
 
     def pickle(self, mod, obj, protocol):
@@ -365,7 +411,7 @@ class OutOfBand(object):
         return out == data[0]
 
 
-class FileStream(object):
+class FileStream:
     """Many small pickles dumped one at a time into one file object, then loaded one at a time."""
 
     name = "dump/load per record, io.BytesIO"
@@ -396,7 +442,7 @@ class FileStream(object):
         return out == data
 
 
-class ObjectStream(object):
+class ObjectStream:
     """One Pickler dump()s many small pickles into a file; one Unpickler load()s them back, as a
     log or a socket stream does (the memo carries over from one pickle to the next, as it does in
     the C classes, so a global is named once)."""
@@ -429,7 +475,7 @@ class ObjectStream(object):
         return out == data
 
 
-class FileOnDisk(object):
+class FileOnDisk:
     """dump() into a real file, load() from it (buffered file objects: peek/readinto)."""
 
     name = "dump/load, a file on disk"
@@ -475,7 +521,7 @@ class FileOnDisk(object):
             pass
 
 
-class Subclass(object):
+class Subclass:
     """dump() through a Pickler subclass with reducer_override and a class-level dispatch_table."""
 
     name = "Pickler subclass (reducer_override, dispatch_table)"
@@ -495,7 +541,7 @@ class Subclass(object):
         return out == data
 
 
-class Workload(object):
+class Workload:
     def __init__(self, name, build, note="", way=None, protocols=PROTOCOLS, large=False):
         self.name = name
         self.build = build  # build(quick) -> object, or None where unavailable
@@ -532,74 +578,170 @@ def workloads():
         W("float", lambda q: [i * 0.37 - 1000.0 for i in range(10000)], "10,000 floats"),
         # str and bytes
         W("str_ascii", lambda q: ["s%d" % i for i in range(10000)], "10,000 short ASCII"),
-        W("str_nonascii", lambda q: [u"\u00e9t\u00e9%d\u20ac" % i for i in range(10000)], "10,000 short non-ASCII"),
+        W(
+            "str_nonascii",
+            lambda q: ["\u00e9t\u00e9%d\u20ac" % i for i in range(10000)],
+            "10,000 short non-ASCII",
+        ),
         W("str_ascii_100k", lambda q: [_make_ascii(i) for i in range(20)], "20 x 100 kB ASCII"),
         W("str_nonascii_100k", lambda q: [_make_nonascii(i) for i in range(20)], "20 x ~100 kchars"),
-        W("bytes_small", lambda q: [bytes(bytearray([i % 256])) * (10 + i % 90) for i in range(10000)],
-          "10,000 x 10-99 B"),
-        W("bytearray_small", lambda q: [bytearray([i % 256]) * (10 + i % 90) for i in range(10000)],
-          "10,000 x 10-99 B"),
+        W(
+            "bytes_small",
+            lambda q: [bytes(bytearray([i % 256])) * (10 + i % 90) for i in range(10000)],
+            "10,000 x 10-99 B",
+        ),
+        W(
+            "bytearray_small",
+            lambda q: [bytearray([i % 256]) * (10 + i % 90) for i in range(10000)],
+            "10,000 x 10-99 B",
+        ),
         W("bytes_64m", lambda q: b"\xab" * _large_size(q), "64 MiB in band (8 in --quick)", large=True),
-        W("bytearray_64m", lambda q: bytearray(b"\xab") * _large_size(q), "64 MiB in band (8 in --quick)",
-          large=True),
-        W("bytes_64m_oob", lambda q: b"\xcd" * _large_size(q), "64 MiB out of band", OutOfBand, (5,),
-          large=True),
-        W("bytearray_64m_oob", lambda q: bytearray(b"\xcd") * _large_size(q), "64 MiB out of band",
-          OutOfBand, (5,), large=True),
+        W(
+            "bytearray_64m",
+            lambda q: bytearray(b"\xab") * _large_size(q),
+            "64 MiB in band (8 in --quick)",
+            large=True,
+        ),
+        W(
+            "bytes_64m_oob",
+            lambda q: b"\xcd" * _large_size(q),
+            "64 MiB out of band",
+            OutOfBand,
+            (5,),
+            large=True,
+        ),
+        W(
+            "bytearray_64m_oob",
+            lambda q: bytearray(b"\xcd") * _large_size(q),
+            "64 MiB out of band",
+            OutOfBand,
+            (5,),
+            large=True,
+        ),
         # containers
-        W("tuple_small", lambda q: [((), (i,), (i, "a"), (i, 1.5, None))[i % 4] for i in range(10000)],
-          "10,000 tuples of 0-3 items"),
+        W(
+            "tuple_small",
+            lambda q: [((), (i,), (i, "a"), (i, 1.5, None))[i % 4] for i in range(10000)],
+            "10,000 tuples of 0-3 items",
+        ),
         W("tuple_long", lambda q: [tuple(range(i, i + 1000)) for i in range(10)], "10 x 1,000 ints"),
         W("list_empty", lambda q: [[] for _ in range(10000)], "10,000 []"),
-        W("list_small", lambda q: [list(range(i % 100, i % 100 + 1 + i % 5)) for i in range(10000)],
-          "10,000 lists of 1-5 ints"),
+        W(
+            "list_small",
+            lambda q: [list(range(i % 100, i % 100 + 1 + i % 5)) for i in range(10000)],
+            "10,000 lists of 1-5 ints",
+        ),
         W("list_long", lambda q: [list(range(i, i + 5000)) for i in range(4)], "4 x 5,000 ints"),
         W("dict_empty", lambda q: [{} for _ in range(10000)], "10,000 {}"),
-        W("dict_small", lambda q: [dict(("k%d" % k, i + k) for k in range(1 + i % 5)) for i in range(10000)],
-          "10,000 dicts of 1-5 items"),
-        W("dict_large", lambda q: [dict(("key%d" % k, k * j) for k in range(5000)) for j in range(2)],
-          "2 x 5,000 str: int"),
-        W("set_small", lambda q: [set(range(i % 50, i % 50 + 1 + i % 5)) for i in range(5000)],
-          "5,000 sets of 1-5 ints"),
+        W(
+            "dict_small",
+            lambda q: [dict(("k%d" % k, i + k) for k in range(1 + i % 5)) for i in range(10000)],
+            "10,000 dicts of 1-5 items",
+        ),
+        W(
+            "dict_large",
+            lambda q: [dict(("key%d" % k, k * j) for k in range(5000)) for j in range(2)],
+            "2 x 5,000 str: int",
+        ),
+        W(
+            "set_small",
+            lambda q: [set(range(i % 50, i % 50 + 1 + i % 5)) for i in range(5000)],
+            "5,000 sets of 1-5 ints",
+        ),
         W("set_large", lambda q: [set(range(j, j + 5000)) for j in range(2)], "2 x 5,000 ints"),
-        W("frozenset_small", lambda q: [frozenset(range(i % 50, i % 50 + 1 + i % 5)) for i in range(5000)],
-          "5,000 frozensets of 1-5"),
+        W(
+            "frozenset_small",
+            lambda q: [frozenset(range(i % 50, i % 50 + 1 + i % 5)) for i in range(5000)],
+            "5,000 frozensets of 1-5",
+        ),
         W("frozenset_large", lambda q: [frozenset(range(j, j + 5000)) for j in range(2)], "2 x 5,000 ints"),
         # documents and sharing
         W("json_docs", lambda q: [_json_doc(i) for i in range(2000)], "2,000 nested docs"),
-        W("dicts_str_scalars",
-          lambda q: [dict(("key%d" % k, (k * i, k * 0.5, "v%d" % k, None, k % 2 == 0)[k % 5]) for k in range(20))
-                     for i in range(2000)],
-          "2,000 x 20 keys"),
-        W("rows", lambda q: [(i, "name%d" % i, i * 1.5, i % 2 == 0, None) for i in range(10000)], "10,000 5-tuples"),
+        W(
+            "dicts_str_scalars",
+            lambda q: [
+                dict(("key%d" % k, (k * i, k * 0.5, "v%d" % k, None, k % 2 == 0)[k % 5]) for k in range(20))
+                for i in range(2000)
+            ],
+            "2,000 x 20 keys",
+        ),
+        W(
+            "rows",
+            lambda q: [(i, "name%d" % i, i * 1.5, i % 2 == 0, None) for i in range(10000)],
+            "10,000 5-tuples",
+        ),
         W("shared_refs", lambda q: _shared_refs(), "20,000 refs to 100 tuples"),
         # instances and reduce paths
-        W("inst_dict", lambda q: [Record(i, "rec%d" % i, i / 7.0, ["t1", "t2"], True) for i in range(5000)],
-          "5,000 x __dict__"),
-        W("inst_slots", lambda q: [SlotRecord(i, "rec%d" % i, i / 7.0, i % 2 == 0) for i in range(5000)],
-          "5,000 x __slots__"),
-        W("inst_getstate", lambda q: [StateRecord(i, "rec%d" % i, i / 7.0) for i in range(5000)],
-          "5,000 x __getstate__"),
+        W(
+            "inst_dict",
+            lambda q: [Record(i, "rec%d" % i, i / 7.0, ["t1", "t2"], True) for i in range(5000)],
+            "5,000 x __dict__",
+        ),
+        W(
+            "inst_slots",
+            lambda q: [SlotRecord(i, "rec%d" % i, i / 7.0, i % 2 == 0) for i in range(5000)],
+            "5,000 x __slots__",
+        ),
+        W(
+            "inst_getstate",
+            lambda q: [StateRecord(i, "rec%d" % i, i / 7.0) for i in range(5000)],
+            "5,000 x __getstate__",
+        ),
         W("namedtuple", lambda q: [Point(i, i * 0.5, "p%d" % i) for i in range(5000)], "5,000 namedtuples"),
-        W("dataclass",
-          lambda q: None if DataRecord is None else [DataRecord(i, "d%d" % i, i * 0.5, [i]) for i in range(5000)],
-          "5,000 dataclasses (3.7+)"),
-        W("datetime", lambda q: [datetime.datetime(2020, 1 + i % 12, 1 + i % 28, i % 24, i % 60, i % 60, i)
-                                 for i in range(5000)], "5,000 datetimes"),
-        W("decimal", lambda q: [decimal.Decimal("%d.%02d" % (i, i % 100)) for i in range(5000)], "5,000 Decimals"),
+        W(
+            "dataclass",
+            lambda q: (
+                None if DataRecord is None else [DataRecord(i, "d%d" % i, i * 0.5, [i]) for i in range(5000)]
+            ),
+            "5,000 dataclasses (3.7+)",
+        ),
+        W(
+            "datetime",
+            lambda q: [
+                datetime.datetime(2020, 1 + i % 12, 1 + i % 28, i % 24, i % 60, i % 60, i)
+                for i in range(5000)
+            ],
+            "5,000 datetimes",
+        ),
+        W(
+            "decimal",
+            lambda q: [decimal.Decimal("%d.%02d" % (i, i % 100)) for i in range(5000)],
+            "5,000 Decimals",
+        ),
         W("complex", lambda q: [complex(i, -i * 0.5) for i in range(5000)], "5,000 complex"),
-        W("uuid", lambda q: [uuid.UUID(int=(i * 0x9E3779B97F4A7C15) & ((1 << 128) - 1)) for i in range(5000)],
-          "5,000 UUIDs"),
+        W(
+            "uuid",
+            lambda q: [uuid.UUID(int=(i * 0x9E3779B97F4A7C15) & ((1 << 128) - 1)) for i in range(5000)],
+            "5,000 UUIDs",
+        ),
         W("globals", lambda q: _globals() * 4, "distinct globals x 4"),
-        W("copyreg", lambda q: [Money(i, ("EUR", "USD", "JPY")[i % 3]) for i in range(5000)],
-          "5,000 x copyreg.pickle"),
+        W(
+            "copyreg",
+            lambda q: [Money(i, ("EUR", "USD", "JPY")[i % 3]) for i in range(5000)],
+            "5,000 x copyreg.pickle",
+        ),
         W("pickler_subclass", lambda q: _cloud_docs(1000), "cloudpickle-shaped subclass", Subclass),
         # files
-        W("file_stream", lambda q: [_json_doc(i)["user"] for i in range(1000)], "1,000 dump()/load() calls",
-          lambda: FileStream(1000)),
-        W("object_stream", lambda q: [(i, "user%d" % i, datetime.datetime(2020, 1, 1 + i % 28, i % 24)) for i in range(1000)],
-          "1,000 records through one Pickler/Unpickler", lambda: ObjectStream(1000)),
-        W("file_disk", lambda q: [_json_doc(i) for i in range(1000)], "dump()/load(), file on disk", FileOnDisk),
+        W(
+            "file_stream",
+            lambda q: [_json_doc(i)["user"] for i in range(1000)],
+            "1,000 dump()/load() calls",
+            lambda: FileStream(1000),
+        ),
+        W(
+            "object_stream",
+            lambda q: [
+                (i, "user%d" % i, datetime.datetime(2020, 1, 1 + i % 28, i % 24)) for i in range(1000)
+            ],
+            "1,000 records through one Pickler/Unpickler",
+            lambda: ObjectStream(1000),
+        ),
+        W(
+            "file_disk",
+            lambda q: [_json_doc(i) for i in range(1000)],
+            "dump()/load(), file on disk",
+            FileOnDisk,
+        ),
         # tiny whole pickles: per-call cost
         W("tiny.int", lambda q: 1, "dumps(1)"),
         W("tiny.int128", lambda q: (1 << 127) + 12345, "a 128-bit int"),
@@ -630,8 +772,15 @@ def _shared_refs():
 
 def _cloud_docs(count):
     return [
-        {"id": i, "fn": _function_for_globals, "cls": Record, "vec": Vec(i, -i), "c": complex(i, 1),
-         "tags": ["a", "b"], "value": i * 0.5}
+        {
+            "id": i,
+            "fn": _function_for_globals,
+            "cls": Record,
+            "vec": Vec(i, -i),
+            "c": complex(i, 1),
+            "tags": ["a", "b"],
+            "value": i * 0.5,
+        }
         for i in range(count)
     ]
 
@@ -651,10 +800,12 @@ def _loop(call):
     fn, args, kwargs = call
     repeat = itertools.repeat
     if kwargs:
+
         def run(n):
             for _ in repeat(None, n):
                 fn(*args, **kwargs)
     elif not args:
+
         def run(n):
             for _ in repeat(None, n):
                 fn()
@@ -671,9 +822,11 @@ def _loop(call):
             for _ in repeat(None, n):
                 fn(a, b)
     else:
+
         def run(n):
             for _ in repeat(None, n):
                 fn(*args)
+
     return run
 
 
@@ -758,8 +911,12 @@ def run_workload(workload, obj, ref, target, protocols, ops, settings):
     way = workload.way()
     try:
         for protocol in protocols:
-            base = {"workload": workload.name, "protocol": protocol, "note": workload.note,
-                    "kind": "tiny" if workload.tiny else "bulk"}
+            base = {
+                "workload": workload.name,
+                "protocol": protocol,
+                "note": workload.note,
+                "kind": "tiny" if workload.tiny else "bulk",
+            }
             if protocol not in workload.protocols:
                 for op in ops:
                     yield dict(base, op=op, skipped="protocol %d does not apply" % protocol)
@@ -798,8 +955,13 @@ def run_workload(workload, obj, ref, target, protocols, ops, settings):
                     yield cell
                     continue
                 ref_time, our_time, loops, rounds = compare(
-                    _loop(ref_call), _loop(our_call), settings.rounds, settings.min_time,
-                    first_ref, first_ours, settings.budget,
+                    _loop(ref_call),
+                    _loop(our_call),
+                    settings.rounds,
+                    settings.min_time,
+                    first_ref,
+                    first_ours,
+                    settings.budget,
                 )
                 cell.update(
                     reference_s=ref_time,
@@ -871,7 +1033,7 @@ def parse_protocols(values, highest):
     return out
 
 
-class Settings(object):
+class Settings:
     def __init__(self, rounds, min_time, budget):
         self.rounds = rounds
         self.min_time = min_time
@@ -880,23 +1042,49 @@ class Settings(object):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split("\n\n", 1)[1].split("\n\n", 1)[1],
     )
     parser.add_argument("--quick", action="store_true", help="fewer, shorter timings; 8 MiB large buffers")
     parser.add_argument("--json", metavar="PATH", help="also write every cell and the summary as JSON")
     parser.add_argument("--rounds", type=int, default=None, help="timings per side (default 11, quick 7)")
-    parser.add_argument("--min-time", type=float, default=None,
-                        help="seconds one timing lasts at least (default 0.005, quick 0.002)")
-    parser.add_argument("--only", action="append", default=[], metavar="REGEX",
-                        help="run workloads whose name matches (re.search; repeatable)")
-    parser.add_argument("--skip", action="append", default=[], metavar="REGEX",
-                        help="leave out workloads whose name matches (repeatable)")
-    parser.add_argument("--protocol", action="append", default=[], metavar="P[,P...]",
-                        help="protocols to run (default 0,2,4,5; repeatable)")
-    parser.add_argument("--op", choices=OPS, action="append", default=[], help="dumps or loads (default both)")
-    parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
-                        help="process CPU time (default; robust on a shared machine) or wall-clock time")
+    parser.add_argument(
+        "--min-time",
+        type=float,
+        default=None,
+        help="seconds one timing lasts at least (default 0.005, quick 0.002)",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="run workloads whose name matches (re.search; repeatable)",
+    )
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="leave out workloads whose name matches (repeatable)",
+    )
+    parser.add_argument(
+        "--protocol",
+        action="append",
+        default=[],
+        metavar="P[,P...]",
+        help="protocols to run (default 0,2,4,5; repeatable)",
+    )
+    parser.add_argument(
+        "--op", choices=OPS, action="append", default=[], help="dumps or loads (default both)"
+    )
+    parser.add_argument(
+        "--clock",
+        choices=("cpu", "wall"),
+        default="cpu",
+        help="process CPU time (default; robust on a shared machine) or wall-clock time",
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="one line per cell with the times")
     parser.add_argument("--list", action="store_true", help="list the workloads and exit")
     parser.add_argument(
@@ -908,7 +1096,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     selected = [
-        w for w in workloads()
+        w
+        for w in workloads()
         if (not args.only or any(re.search(p, w.name) for p in args.only))
         and not any(re.search(p, w.name) for p in args.skip)
     ]
@@ -936,12 +1125,22 @@ def main(argv=None):
     started = time.time()
     print(
         "Python %s (%s), reference: %s, under test: %s, best of %d rounds of >= %g s (%s time)%s"
-        % (platform.python_version(), platform.machine(), _describe(ref), _describe(target),
-           settings.rounds, settings.min_time, args.clock, ", quick" if args.quick else "")
+        % (
+            platform.python_version(),
+            platform.machine(),
+            _describe(ref),
+            _describe(target),
+            settings.rounds,
+            settings.min_time,
+            args.clock,
+            ", quick" if args.quick else "",
+        )
     )
     print("ratio = reference time / our time (above 1: pickle5_rs is faster); * marks a cell below 1.00")
     columns = [(p, op) for p in protocols for op in ops]
-    header = "%-20s %9s " % ("workload", "pickle") + " ".join("%7s" % ("p%d %s" % (p, op[0])) for p, op in columns)
+    header = "%-20s %9s " % ("workload", "pickle") + " ".join(
+        "%7s" % ("p%d %s" % (p, op[0])) for p, op in columns
+    )
     header += "  note"
     print(header)
     print("-" * len(header))
@@ -951,17 +1150,33 @@ def main(argv=None):
     for workload in selected:
         obj = workload.build(args.quick)
         if obj is None:
-            row = [dict(workload=workload.name, protocol=p, op=op, note=workload.note,
-                        kind="tiny" if workload.tiny else "bulk", skipped="not available on this Python")
-                   for p, op in columns]
+            row = [
+                dict(
+                    workload=workload.name,
+                    protocol=p,
+                    op=op,
+                    note=workload.note,
+                    kind="tiny" if workload.tiny else "bulk",
+                    skipped="not available on this Python",
+                )
+                for p, op in columns
+            ]
         else:
             row = []
             for cell in run_workload(workload, obj, ref, target, protocols, ops, settings):
                 row.append(cell)
                 if args.verbose and "ratio" in cell:
-                    print("  %-26s %12s %12s %8.2f  loops %d x %d rounds"
-                          % (_cell_name(cell), _duration(cell["reference_s"]), _duration(cell["ours_s"]),
-                             cell["ratio"], cell["loops"], cell["rounds"]))
+                    print(
+                        "  %-26s %12s %12s %8.2f  loops %d x %d rounds"
+                        % (
+                            _cell_name(cell),
+                            _duration(cell["reference_s"]),
+                            _duration(cell["ours_s"]),
+                            cell["ratio"],
+                            cell["loops"],
+                            cell["rounds"],
+                        )
+                    )
         del obj
         cells.extend(row)
         sizes = [c["pickle_bytes"] for c in row if "pickle_bytes" in c]
@@ -984,21 +1199,34 @@ def main(argv=None):
     for op in OPS + ("all",):
         if op in summary:
             per_protocol = "  ".join(
-                "p%s %.2f" % (p, row[op]) for p, row in sorted(summary["by_protocol"].items()) if op in row)
+                "p%s %.2f" % (p, row[op]) for p, row in sorted(summary["by_protocol"].items()) if op in row
+            )
             print("geomean %-5s %5.2f   (%s)" % (op, summary[op], per_protocol))
     if "bulk" in summary and "tiny" in summary:
         print("geomean large pickles %.2f, tiny pickles %.2f" % (summary["bulk"], summary["tiny"]))
     if timed:
         lowest = timed[0]
-        print("lowest cell: %s %.2f (reference %s, ours %s)"
-              % (_cell_name(lowest), lowest["ratio"], _duration(lowest["reference_s"]), _duration(lowest["ours_s"])))
+        print(
+            "lowest cell: %s %.2f (reference %s, ours %s)"
+            % (
+                _cell_name(lowest),
+                lowest["ratio"],
+                _duration(lowest["reference_s"]),
+                _duration(lowest["ours_s"]),
+            )
+        )
         below = [c for c in timed if c["ratio"] < 1.0]
         below_target = [c for c in timed if c["ratio"] < target_for(c["protocol"])]
-        print("%d of %d cells below 1.00, %d below target (%.2f at protocols 2-5, %.2f at 0-1)"
-              % (len(below), len(timed), len(below_target), TARGET, TARGET_LOW_PROTOCOLS))
+        print(
+            "%d of %d cells below 1.00, %d below target (%.2f at protocols 2-5, %.2f at 0-1)"
+            % (len(below), len(timed), len(below_target), TARGET, TARGET_LOW_PROTOCOLS)
+        )
         if below:
-            print("below 1.00: " + ", ".join("%s %.2f" % (_cell_name(c), c["ratio"]) for c in below[:12])
-                  + (", ..." if len(below) > 12 else ""))
+            print(
+                "below 1.00: "
+                + ", ".join("%s %.2f" % (_cell_name(c), c["ratio"]) for c in below[:12])
+                + (", ..." if len(below) > 12 else "")
+            )
     skipped = [c for c in cells if c.get("skipped")]
     if skipped:
         reasons = collections.OrderedDict()

@@ -56,7 +56,7 @@ def _ours():
     return pickle5_rs
 
 
-class _SafeWay(object):
+class _SafeWay:
     ops = ("loads",)
 
     def pickle(self, mod, obj, protocol):
@@ -133,17 +133,32 @@ def _datetimes(count):
 
 def _records(count):
     return [
-        {"when": datetime.datetime(2021, 1 + i % 12, 1 + i % 28, i % 24), "day": datetime.date(2020, 1, 1 + i % 28),
-         "amount": decimal.Decimal("%d.%02d" % (i, i % 100)), "id": uuid.UUID(int=i * 0x9E3779B97F4A7C15 % (1 << 128)),
-         "tags": {"a", "b%d" % (i % 3)}, "order": collections.OrderedDict([("x", i), ("y", -i)]),
-         "z": complex(i, 1), "raw": b"\x00\x01" * (i % 5)}
+        {
+            "when": datetime.datetime(2021, 1 + i % 12, 1 + i % 28, i % 24),
+            "day": datetime.date(2020, 1, 1 + i % 28),
+            "amount": decimal.Decimal("%d.%02d" % (i, i % 100)),
+            "id": uuid.UUID(int=i * 0x9E3779B97F4A7C15 % (1 << 128)),
+            "tags": {"a", "b%d" % (i % 3)},
+            "order": collections.OrderedDict([("x", i), ("y", -i)]),
+            "z": complex(i, 1),
+            "raw": b"\x00\x01" * (i % 5),
+        }
         for i in range(count)
     ]
 
 
 def _docs(count):
-    return [{"id": i, "name": "user%d" % i, "score": i * 0.5, "tags": ["x", "y"], "ok": i % 2 == 0,
-             "nested": {"a": [i, i + 1], "b": None}} for i in range(count)]
+    return [
+        {
+            "id": i,
+            "name": "user%d" % i,
+            "score": i * 0.5,
+            "tags": ["x", "y"],
+            "ok": i % 2 == 0,
+            "nested": {"a": [i, i + 1], "b": None},
+        }
+        for i in range(count)
+    ]
 
 
 def rows(workload):
@@ -155,14 +170,30 @@ def rows(workload):
         W("safe.records", lambda q: _records(1000), "1,000 mixed stdlib records, vs loads", SafeVsLoads),
         W("safe.records_r", lambda q: _records(1000), "1,000 mixed records, vs recipe", SafeVsRecipe),
         W("safe.docs", lambda q: _docs(2000), "2,000 docs, no globals, vs loads", SafeVsLoads),
-        W("safe.tiny_dt", lambda q: datetime.datetime(2020, 5, 17, 12, 30, 45), "one datetime, vs loads",
-          SafeVsLoads),
-        W("safe.tiny_dt_r", lambda q: datetime.datetime(2020, 5, 17, 12, 30, 45), "one datetime, vs recipe",
-          SafeVsRecipe),
-        W("safe.stream_dt", lambda q: _datetimes(2000), "2,000 pickles in a file, vs Unpickler",
-          lambda: SafeStream("loads")),
-        W("safe.stream_dt_r", lambda q: _datetimes(2000), "2,000 pickles in a file, vs recipe",
-          lambda: SafeStream("recipe")),
+        W(
+            "safe.tiny_dt",
+            lambda q: datetime.datetime(2020, 5, 17, 12, 30, 45),
+            "one datetime, vs loads",
+            SafeVsLoads,
+        ),
+        W(
+            "safe.tiny_dt_r",
+            lambda q: datetime.datetime(2020, 5, 17, 12, 30, 45),
+            "one datetime, vs recipe",
+            SafeVsRecipe,
+        ),
+        W(
+            "safe.stream_dt",
+            lambda q: _datetimes(2000),
+            "2,000 pickles in a file, vs Unpickler",
+            lambda: SafeStream("loads"),
+        ),
+        W(
+            "safe.stream_dt_r",
+            lambda q: _datetimes(2000),
+            "2,000 pickles in a file, vs recipe",
+            lambda: SafeStream("recipe"),
+        ),
     ]
 
 
@@ -188,9 +219,11 @@ def summary(cells):
         if timed:
             lowest = min(timed, key=lambda c: c["ratio"])
             highest = max(timed, key=lambda c: c["ratio"])
-            out[against] = {"geomean": _geomean([c["ratio"] for c in timed]),
-                            "lowest": [lowest["workload"], lowest["protocol"], lowest["ratio"]],
-                            "highest": [highest["workload"], highest["protocol"], highest["ratio"]]}
+            out[against] = {
+                "geomean": _geomean([c["ratio"] for c in timed]),
+                "lowest": [lowest["workload"], lowest["protocol"], lowest["ratio"]],
+                "highest": [highest["workload"], highest["protocol"], highest["ratio"]],
+            }
     return out
 
 
@@ -199,7 +232,18 @@ def summary_lines(cells):
     for against, target in (("loads", "target 0.95"), ("recipe", "target 3 with many globals")):
         row = summary(cells).get(against)
         if row:
-            lines.append("safe_loads vs %-6s geomean %.2f, lowest %s p%d %.2f, highest %s p%d %.2f (%s)" % (
-                against, row["geomean"], row["lowest"][0], row["lowest"][1], row["lowest"][2],
-                row["highest"][0], row["highest"][1], row["highest"][2], target))
+            lines.append(
+                "safe_loads vs %-6s geomean %.2f, lowest %s p%d %.2f, highest %s p%d %.2f (%s)"
+                % (
+                    against,
+                    row["geomean"],
+                    row["lowest"][0],
+                    row["lowest"][1],
+                    row["lowest"][2],
+                    row["highest"][0],
+                    row["highest"][1],
+                    row["highest"][2],
+                    target,
+                )
+            )
     return lines

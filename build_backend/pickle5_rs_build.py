@@ -28,7 +28,7 @@ else:
     REFUSAL = (
         "pickle5_rs cannot be built from source on Python %d.%d: its build backend, maturin, "
         "needs Python 3.7 or later. Install the binary wheel instead, which serves every CPython "
-        "from 3.6 on: run `python -m pip install --upgrade \"pip<22\"` first (pip 18.1, which "
+        'from 3.6 on: run `python -m pip install --upgrade "pip<22"` first (pip 18.1, which '
         "comes with 3.6, does not know the wheel's manylinux2014 tag), then "
         "`python -m pip install pickle5_rs`. Where no wheel fits the platform, build one with "
         "Python 3.7 or later (`python3.7 -m pip wheel --no-deps pickle5_rs`) and install that "

@@ -93,7 +93,10 @@ def main():
     name = reference.__name__
     check(out_of_band_pickle(pickle) == out_of_band_pickle(reference), "identical to %s, out of band" % name)
     record = {"name": "pixels", "data": pixels, "sizes": [1, 2.5, None, True]}
-    check(pickle.dumps(record, protocol=5) == reference.dumps(record, protocol=5), "identical to %s, in band" % name)
+    check(
+        pickle.dumps(record, protocol=5) == reference.dumps(record, protocol=5),
+        "identical to %s, in band" % name,
+    )
 
 
 if __name__ == "__main__":

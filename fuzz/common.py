@@ -33,7 +33,8 @@ def _expose_libfuzzer():
 
 
 _expose_libfuzzer()
-import pickle5_rs  # noqa: E402
+# Loaded here, after libFuzzer's symbols: the instrumented extension links against them.
+import pickle5_rs  # noqa: E402, F401
 
 REF = pickle
 
@@ -42,25 +43,54 @@ REF = pickle
 # (range, bytes(n), list(iterable) of a generator, ...) beyond bytearray(n), which the address
 # space cap turns into MemoryError.
 _BUILTINS = [
-    "bool", "bytearray", "complex", "dict", "float", "frozenset", "int", "list", "object",
-    "set", "slice", "str", "tuple", "Ellipsis", "NotImplemented",
-    "ValueError", "TypeError", "KeyError", "Exception", "OverflowError",
+    "bool",
+    "bytearray",
+    "complex",
+    "dict",
+    "float",
+    "frozenset",
+    "int",
+    "list",
+    "object",
+    "set",
+    "slice",
+    "str",
+    "tuple",
+    "Ellipsis",
+    "NotImplemented",
+    "ValueError",
+    "TypeError",
+    "KeyError",
+    "Exception",
+    "OverflowError",
 ]
 ALLOWED = set()
 for _m in ("builtins", "__builtin__"):
     ALLOWED.update((_m, n) for n in _BUILTINS)
-ALLOWED.update({
-    ("__builtin__", "unicode"), ("__builtin__", "long"), ("__builtin__", "basestring"),
-    ("exceptions", "ValueError"), ("exceptions", "StandardError"),
-    ("copyreg", "_reconstructor"), ("copy_reg", "_reconstructor"),
-    ("copyreg", "__newobj__"), ("copyreg", "__newobj_ex__"),
-    ("_codecs", "encode"),
-    ("collections", "OrderedDict"), ("collections", "deque"), ("collections", "defaultdict"),
-    ("datetime", "date"), ("datetime", "datetime"), ("datetime", "time"),
-    ("datetime", "timedelta"), ("datetime", "timezone"),
-    ("decimal", "Decimal"),
-    ("pickle", "PickleBuffer"),
-})
+ALLOWED.update(
+    {
+        ("__builtin__", "unicode"),
+        ("__builtin__", "long"),
+        ("__builtin__", "basestring"),
+        ("exceptions", "ValueError"),
+        ("exceptions", "StandardError"),
+        ("copyreg", "_reconstructor"),
+        ("copy_reg", "_reconstructor"),
+        ("copyreg", "__newobj__"),
+        ("copyreg", "__newobj_ex__"),
+        ("_codecs", "encode"),
+        ("collections", "OrderedDict"),
+        ("collections", "deque"),
+        ("collections", "defaultdict"),
+        ("datetime", "date"),
+        ("datetime", "datetime"),
+        ("datetime", "time"),
+        ("datetime", "timedelta"),
+        ("datetime", "timezone"),
+        ("decimal", "Decimal"),
+        ("pickle", "PickleBuffer"),
+    }
+)
 SUPPORT_MODULE = "fuzz_support"
 
 
@@ -88,6 +118,7 @@ class HookError(Exception):
 
 
 # --- classes for the loader's call paths (BUILD, APPEND(S) on non-lists, SETITEM(S), ...) ------
+
 
 class Plain:
     pass
@@ -176,7 +207,7 @@ class Reader:
         return int.from_bytes(chunk, "little", signed=True)
 
     def bytes(self, n):
-        chunk = self.data[self.pos:self.pos + n]
+        chunk = self.data[self.pos : self.pos + n]
         self.pos += len(chunk)
         return chunk
 
@@ -194,8 +225,16 @@ def make_thing(*args):
 
 
 SUPPORT_NAMES = {
-    "Plain", "Slotted", "BadSetstate", "Appender", "Extender", "ItemSetter", "SetAdder",
-    "WeirdNew", "make_thing", "HookError",
+    "Plain",
+    "Slotted",
+    "BadSetstate",
+    "Appender",
+    "Extender",
+    "ItemSetter",
+    "SetAdder",
+    "WeirdNew",
+    "make_thing",
+    "HookError",
 }
 
 
@@ -280,6 +319,7 @@ def setup_process(address_space=3 << 30):
 
 # --- the checks ------------------------------------------------------------------------------
 
+
 class Finding(AssertionError):
     pass
 
@@ -310,8 +350,7 @@ REPORTED = []
 
 
 def _record_unraisable(report):
-    REPORTED.append("%s: %s (%r)" % (type(report.exc_value).__name__, report.exc_value,
-                                      report.object))
+    REPORTED.append("%s: %s (%r)" % (type(report.exc_value).__name__, report.exc_value, report.object))
 
 
 def _record_printed(exc_type, exc_value, tb):
@@ -393,7 +432,7 @@ class ShortReads(io.RawIOBase):
 
     def readinto(self, b):
         n = min(len(b), self._step, len(self._data) - self._pos)
-        b[:n] = self._data[self._pos:self._pos + n]
+        b[:n] = self._data[self._pos : self._pos + n]
         self._pos += n
         return n
 

@@ -27,6 +27,7 @@ MAX_OPS = 48
 
 # --- objects with behaviour chosen by the input ---------------------------------------------
 
+
 class Graph:
     """Per-build state the misbehaving objects refer to (the containers they mutate)."""
 
@@ -256,8 +257,7 @@ def build(r, pickle_module):
             is_hashable = obj == obj
         elif op == 3:
             raw = r.bytes(r.byte() % 24)
-            obj = raw.decode("utf-16-le", "surrogatepass") if len(raw) % 2 == 0 else raw.decode(
-                "latin1")
+            obj = raw.decode("utf-16-le", "surrogatepass") if len(raw) % 2 == 0 else raw.decode("latin1")
             is_hashable = True
         elif op == 4:
             obj = r.bytes(r.byte() % 32)
@@ -309,9 +309,21 @@ def build(r, pickle_module):
             else:
                 obj = memoryview(base)  # not picklable
         elif op == 17:
-            obj = [common.Plain, common.Appender, len, copyreg.__newobj__, Reducible2,
-                   type(None), type(Ellipsis), int.from_bytes, io.BytesIO, sys.getsizeof,
-                   (lambda: None), type("Local", (), {}), Graph.mutate][r.byte() % 13]
+            obj = [
+                common.Plain,
+                common.Appender,
+                len,
+                copyreg.__newobj__,
+                Reducible2,
+                type(None),
+                type(Ellipsis),
+                int.from_bytes,
+                io.BytesIO,
+                sys.getsizeof,
+                (lambda: None),
+                type("Local", (), {}),
+                Graph.mutate,
+            ][r.byte() % 13]
             is_hashable = _hashable(obj)
         elif op == 18:
             obj = WithState(r.byte(), pick())
@@ -443,6 +455,7 @@ def _dispatch_table(mode):
     elif mode == 2:
         table[int] = lambda obj: (int, (str(obj),))
     elif mode == 3:
+
         def boom(obj):
             raise HookError("dispatch")
 
@@ -504,17 +517,23 @@ def run(data, pickle_module):
         4: None,
     }[o["buffer_callback"]]
     if o["buffer_callback"] == 4:
+
         def callback(b):
             raise HookError("buffer_callback")
+
     if callback is not None and not (proto >= 5 or proto < 0):
         callback = None  # refused below protocol 5: exercised in tests, not here
     file_mode = o["file"]
     graph = o["graph"]
-    simple = (o["persistent_id"] == 0 and o["reducer_override"] == 0 and
-              o["dispatch_table"] == 0 and not o["fast"] and file_mode == 0)
+    simple = (
+        o["persistent_id"] == 0
+        and o["reducer_override"] == 0
+        and o["dispatch_table"] == 0
+        and not o["fast"]
+        and file_mode == 0
+    )
     if simple:
-        return pickle_module.dumps(obj, proto, fix_imports=o["fix_imports"],
-                                   buffer_callback=callback)
+        return pickle_module.dumps(obj, proto, fix_imports=o["fix_imports"], buffer_callback=callback)
     f = BadFile(file_mode) if file_mode in (1, 2) else CappedFile()
     p = pickle_module.Pickler(f, proto, fix_imports=o["fix_imports"], buffer_callback=callback)
     if o["fast"]:
@@ -536,8 +555,11 @@ def _set_mutated_while_walked(v_ours, v_ref):
     """A set changed size while pickled, and both picklers failed. `_pickle` keeps walking the
     set's hash table (a private API) and may first hit another item's error; the stable ABI only
     offers the set iterator, which stops at the change, so we report the size change itself."""
-    return (isinstance(v_ours, RuntimeError) and "changed size during iteration" in str(v_ours)
-            and isinstance(v_ref, Exception))
+    return (
+        isinstance(v_ours, RuntimeError)
+        and "changed size during iteration" in str(v_ours)
+        and isinstance(v_ref, Exception)
+    )
 
 
 def compare(ours, ref):
@@ -553,9 +575,13 @@ def compare(ours, ref):
     if not ok_ref and isinstance(v_ref, SystemError):
         return
     if ok_ours != ok_ref:
-        raise Finding("dumps: pickle5_rs %s, reference %s" % (
-            "returned %r" % (v_ours,) if ok_ours else "raised %r" % (v_ours,),
-            "returned %r" % (v_ref,) if ok_ref else "raised %r" % (v_ref,)))
+        raise Finding(
+            "dumps: pickle5_rs %s, reference %s"
+            % (
+                "returned %r" % (v_ours,) if ok_ours else "raised %r" % (v_ours,),
+                "returned %r" % (v_ref,) if ok_ref else "raised %r" % (v_ref,),
+            )
+        )
     if not ok_ours:
         if _set_mutated_while_walked(v_ours, v_ref):
             return
@@ -565,8 +591,7 @@ def compare(ours, ref):
     if v_ours != v_ref:
         raise Finding("dumps: outputs differ:\n  ours %r\n  ref  %r" % (v_ours, v_ref))
     # The output loads back (through pickle5_rs) without breaking the invariants.
-    ok, value = outcome(lambda: common.pickle5_rs.loads(v_ours, buffers=[b"x"] * 64),
-                        "pickle5_rs")
+    ok, value = outcome(lambda: common.pickle5_rs.loads(v_ours, buffers=[b"x"] * 64), "pickle5_rs")
     if not ok:
         check_exception(value, "loads of dumps output")
 

@@ -24,16 +24,29 @@ import common  # noqa: E402  (sets nothing up until setup_process)
 import safe_invariant
 from common import Finding, check_exception, outcome
 
-ENCODINGS = [("ASCII", "strict"), ("latin1", "strict"), ("bytes", "strict"),
-             ("utf-8", "surrogateescape"), ("ASCII", "ignore"), ("koi8-r", "replace")]
+ENCODINGS = [
+    ("ASCII", "strict"),
+    ("latin1", "strict"),
+    ("bytes", "strict"),
+    ("utf-8", "surrogateescape"),
+    ("ASCII", "ignore"),
+    ("koi8-r", "replace"),
+]
 
 
 def _buffers(pickle_module, plan):
     # No PickleBuffer over a memoryview: on CPython 3.8-3.12 one in a garbage cycle crashes the
     # collector (its tp_clear releases the view first), whichever unpickler produced the cycle.
     pb = pickle_module.PickleBuffer
-    items = [b"abc", bytearray(b"defg"), pb(b"hij"), pb(bytearray(b"klmn")),
-             memoryview(b"opq")[::2], 7, memoryview(bytearray(b"rstu")).toreadonly()]
+    items = [
+        b"abc",
+        bytearray(b"defg"),
+        pb(b"hij"),
+        pb(bytearray(b"klmn")),
+        memoryview(b"opq")[::2],
+        7,
+        memoryview(bytearray(b"rstu")).toreadonly(),
+    ]
     start = plan % len(items)
     items = items[start:] + items[:start]
     return items if plan & 8 else iter(items)
@@ -66,17 +79,29 @@ def _ways(data, plan):
     def ways(m):
         return [
             ("loads", lambda: m.loads(data)),
-            ("loads-buffers", lambda: m.loads(data, buffers=_buffers(m, plan >> 5),
-                                              encoding=encoding, errors=errors, fix_imports=fix)),
+            (
+                "loads-buffers",
+                lambda: m.loads(
+                    data, buffers=_buffers(m, plan >> 5), encoding=encoding, errors=errors, fix_imports=fix
+                ),
+            ),
             ("loads-only-buffers", lambda: m.loads(data, buffers=_buffers(m, plan >> 5))),
             ("BytesIO", lambda: m.load(io.BytesIO(data))),
             ("read+readline", lambda: m.load(common.ReadReadline(data))),
             ("no-peek", lambda: m.load(common.NoPeek(data), encoding=encoding, errors=errors)),
-            ("buffered", lambda: m.load(io.BufferedReader(common.ShortReads(data, 1 + plan % 13),
-                                                          buffer_size=8 + plan % 50))),
+            (
+                "buffered",
+                lambda: m.load(
+                    io.BufferedReader(common.ShortReads(data, 1 + plan % 13), buffer_size=8 + plan % 50)
+                ),
+            ),
             ("liar", lambda: m.load(common.Liar(data, plan >> 7))),
-            ("subclass", lambda: _load_twice(SUBCLASS[m](io.BytesIO(data * 2), encoding=encoding,
-                                                          errors=errors, fix_imports=fix))),
+            (
+                "subclass",
+                lambda: _load_twice(
+                    SUBCLASS[m](io.BytesIO(data * 2), encoding=encoding, errors=errors, fix_imports=fix)
+                ),
+            ),
         ]
 
     return ways
@@ -108,9 +133,14 @@ def compare(way, ours, ref):
     if not ok_ref and isinstance(v_ref, SystemError):
         return  # the reference's own bug (e.g. readinto() returning a non-int); ours was checked
     if ok_ours != ok_ref:
-        raise Finding("%s: pickle5_rs %s, reference %s" % (
-            way, "returned" if ok_ours else "raised %r" % (v_ours,),
-            "returned" if ok_ref else "raised %r" % (v_ref,)))
+        raise Finding(
+            "%s: pickle5_rs %s, reference %s"
+            % (
+                way,
+                "returned" if ok_ours else "raised %r" % (v_ours,),
+                "returned" if ok_ref else "raised %r" % (v_ref,),
+            )
+        )
     if not ok_ours:
         if not common.same_class(v_ours, v_ref):
             raise Finding("%s: pickle5_rs raised %r, reference %r" % (way, v_ours, v_ref))
@@ -124,8 +154,7 @@ def compare(way, ours, ref):
 
 
 # Counted opcodes: byte -> width of the little-endian length that follows.
-_COUNTED = {b"T": 4, b"B": 4, b"X": 4, b"\x8b": 4, b"\x8d": 8, b"\x8e": 8, b"\x96": 8,
-            b"\x95": 8}
+_COUNTED = {b"T": 4, b"B": 4, b"X": 4, b"\x8b": 4, b"\x8d": 8, b"\x8e": 8, b"\x96": 8, b"\x95": 8}
 _PUT_INDEX = re.compile(rb"p(\d{6,})\n")
 
 
@@ -149,7 +178,7 @@ def reference_is_safe(data):
 def _reference_is_safe(data):
     # Memo indices the reference would grow its table to, even where genops stops earlier.
     for i in range(len(data)):
-        if data[i] == 0x72 and int.from_bytes(data[i + 1:i + 5], "little") > (1 << 16):
+        if data[i] == 0x72 and int.from_bytes(data[i + 1 : i + 5], "little") > (1 << 16):
             return False
     for digits in _PUT_INDEX.findall(data):
         if int(digits) > (1 << 16):
@@ -164,12 +193,12 @@ def _reference_is_safe(data):
                 return False  # the reference grows its memo table to the index
             pos = f.tell()
     except Exception:
-        op = data[pos:pos + 1]
+        op = data[pos : pos + 1]
         width = _COUNTED.get(op)
         if op == b"\x96":
             return False
         if width is not None and len(data) >= pos + 1 + width:
-            claim = int.from_bytes(data[pos + 1:pos + 1 + width], "little", signed=(width == 4))
+            claim = int.from_bytes(data[pos + 1 : pos + 1 + width], "little", signed=(width == 4))
             if claim > len(data):
                 return False
     return True

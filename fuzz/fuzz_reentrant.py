@@ -44,11 +44,11 @@ import common
 from common import Finding, HookError, Reader, check_exception
 
 # Configuration tables, indexed by input bytes.
-LIMITS = (3000, 3000, 3000, 200, 1000, 10 ** 4, 10 ** 5, 10 ** 6, 10 ** 6)
+LIMITS = (3000, 3000, 3000, 200, 1000, 10**4, 10**5, 10**6, 10**6)
 STACK_KIB = (64, 96, 128, 192, 256)
 DEPTH_CAPS = (1, 2, 3, 8, 32, 1 << 30)
 NESTING = (0,) * 12 + (40, 300, 1200, 30000)  # a list nested this deep goes into the graph
-COMPARABLE_LIMIT = 10 ** 4  # above it, only pickle5_rs runs (the reference has no stack guard)
+COMPARABLE_LIMIT = 10**4  # above it, only pickle5_rs runs (the reference has no stack guard)
 
 MAX_OPS = 24  # graph-building operations
 MAX_TRIGGERS = 32
@@ -59,21 +59,63 @@ OUTPUT_CAP = 1 << 20
 # Hook kinds (trigger byte % len(KINDS)); the last one, "any", counts every call of the hooks
 # that are not file methods.
 KINDS = (
-    "persistent_id", "reducer_override", "__reduce__", "__reduce_ex__", "__getstate__",
-    "__setstate__", "rebuild", "set_state", "find_class", "persistent_load", "append", "extend",
-    "__setitem__", "buffer_callback", "write", "read", "readline", "readinto", "peek", "any",
+    "persistent_id",
+    "reducer_override",
+    "__reduce__",
+    "__reduce_ex__",
+    "__getstate__",
+    "__setstate__",
+    "rebuild",
+    "set_state",
+    "find_class",
+    "persistent_load",
+    "append",
+    "extend",
+    "__setitem__",
+    "buffer_callback",
+    "write",
+    "read",
+    "readline",
+    "readinto",
+    "peek",
+    "any",
 )
 FILE_KINDS = frozenset(("write", "read", "readline", "readinto", "peek"))
 
-NOTHING, RAISE, NEW_DUMP, NEW_LOAD, ROUND_TRIP, SAME, CLEAR_MEMO, SET_MEMO, FAST, REINIT, \
-    SWAP_CLASS, RAISE_OTHER, OTHER_INSTANCE, COLLECT, PERSISTENT_LOAD, DEEP = range(16)
+(
+    NOTHING,
+    RAISE,
+    NEW_DUMP,
+    NEW_LOAD,
+    ROUND_TRIP,
+    SAME,
+    CLEAR_MEMO,
+    SET_MEMO,
+    FAST,
+    REINIT,
+    SWAP_CLASS,
+    RAISE_OTHER,
+    OTHER_INSTANCE,
+    COLLECT,
+    PERSISTENT_LOAD,
+    DEEP,
+) = range(16)
 # Actions after which the two implementations are not expected to agree: they act on an
 # instance that may be in the middle of a dump or load, whose semantics then differ by design.
-UNCOMPARABLE = frozenset((SAME, CLEAR_MEMO, SET_MEMO, FAST, REINIT, SWAP_CLASS, OTHER_INSTANCE,
-                          PERSISTENT_LOAD))
+UNCOMPARABLE = frozenset(
+    (SAME, CLEAR_MEMO, SET_MEMO, FAST, REINIT, SWAP_CLASS, OTHER_INSTANCE, PERSISTENT_LOAD)
+)
 
-OTHER_ERRORS = (ValueError, TypeError, RecursionError, KeyError, MemoryError, StopIteration,
-                EOFError, AttributeError)
+OTHER_ERRORS = (
+    ValueError,
+    TypeError,
+    RecursionError,
+    KeyError,
+    MemoryError,
+    StopIteration,
+    EOFError,
+    AttributeError,
+)
 
 
 # --- the running case ------------------------------------------------------------------------
@@ -221,8 +263,11 @@ class Plan:
                 inst.__init__(HookedFile(), arg % 7 - 1, buffer_callback=callback)
             else:
                 encoding = ("ASCII", "latin1", "bytes")[arg % 3]
-                inst.__init__(HookedReader(PAYLOADS[arg % len(PAYLOADS)]), encoding=encoding,
-                              buffers=list(self.buffers) if arg & 4 else None)
+                inst.__init__(
+                    HookedReader(PAYLOADS[arg % len(PAYLOADS)]),
+                    encoding=encoding,
+                    buffers=list(self.buffers) if arg & 4 else None,
+                )
             return None
         if action == SWAP_CLASS:
             a, b = (ns.PA, ns.PB) if is_pickler else (ns.UA, ns.UB)
@@ -324,6 +369,7 @@ def _attempt(fn):
 
 # --- files -----------------------------------------------------------------------------------
 
+
 class OutputCap(HookError):
     """The pickles of a case outgrew what a run may write."""
 
@@ -373,6 +419,7 @@ class HookedReader(ReadOnlyReader):
 
 
 # --- objects whose (un)pickling calls hooks ----------------------------------------------------
+
 
 class RNode:
     """Reduces to a REDUCE of `rebuild` (a hook at load time)."""
@@ -448,8 +495,15 @@ class HDict(dict):
         super().__setitem__(key, value)
 
 
-SUPPORT = {"RNode": RNode, "rebuild": rebuild, "SNode": SNode, "QNode": QNode,
-           "set_state": set_state, "HList": HList, "HDict": HDict}
+SUPPORT = {
+    "RNode": RNode,
+    "rebuild": rebuild,
+    "SNode": SNode,
+    "QNode": QNode,
+    "set_state": set_state,
+    "HList": HList,
+    "HDict": HDict,
+}
 
 
 def _plain_persistent_load(pid):
@@ -516,7 +570,11 @@ def _make_payloads():
     s = SNode()
     s.x = [h, d]
     objs = [
-        RNode(1, [s, QNode(1)]), [h, d, h], QNode(2), {"k": RNode(2, [])}, s,
+        RNode(1, [s, QNode(1)]),
+        [h, d, h],
+        QNode(2),
+        {"k": RNode(2, [])},
+        s,
         [QNode(5), SNode(), 4242],
     ]
 
@@ -525,7 +583,7 @@ def _make_payloads():
             return "pid-%d" % obj if isinstance(obj, int) and obj == 4242 else None
 
     out = []
-    for i, obj in enumerate(objs):
+    for obj in objs:
         for proto in (0, 2, 4, 5):
             f = io.BytesIO()
             P(f, proto).dump(obj)
@@ -537,6 +595,7 @@ def _make_payloads():
 
 
 # --- building a case -------------------------------------------------------------------------
+
 
 def parse(data, m):
     r = Reader(data)
@@ -686,6 +745,7 @@ def run(data, m):
 
 # --- comparing -------------------------------------------------------------------------------
 
+
 def canonical(value):
     """A comparable form of a loaded value: structure, types by name, and which mutable objects
     are shared."""
@@ -729,9 +789,14 @@ def compare(what, ours, ref, values=False):
     if (not ok_o and _unstable(v_o)) or (not ok_r and _unstable(v_r)):
         return False
     if ok_o != ok_r:
-        raise Finding("%s: pickle5_rs %s, reference %s" % (
-            what, "returned %.300r" % (v_o,) if ok_o else "raised %r" % (v_o,),
-            "returned %.300r" % (v_r,) if ok_r else "raised %r" % (v_r,)))
+        raise Finding(
+            "%s: pickle5_rs %s, reference %s"
+            % (
+                what,
+                "returned %.300r" % (v_o,) if ok_o else "raised %r" % (v_o,),
+                "returned %.300r" % (v_r,) if ok_r else "raised %r" % (v_r,),
+            )
+        )
     if not ok_o:
         if not common.same_class(v_o, v_r):
             raise Finding("%s: pickle5_rs raised %r, reference %r" % (what, v_o, v_r))

@@ -49,17 +49,70 @@ def samples():
     bad = common.BadSetstate()
     bad.state = 3
     objs = [
-        pt.create_data(), None, True, False, 0, 1, -1, 255, 256, 65535, 65536, 2 ** 31 - 1,
-        -2 ** 31, 2 ** 31, 2 ** 63, -2 ** 64, 10 ** 100, 0.5, -0.0, float("inf"), float("nan"),
-        1e300, "", "a", "\u20ac\U0001f600", "a\udcff" * 3, "x" * 300, b"", b"\x00\xff" * 200,
-        bytearray(b"ab"), bytearray(300), (), (1,), (1, 2), (1, 2, 3), (1, 2, 3, 4), [], [1] * 1001,
-        {}, {i: str(i) for i in range(1005)}, set(), {1, 2, 3}, frozenset(), frozenset({"a"}),
-        set(range(1003)), rec_list, rec_dict, [rec_list, rec_dict, rec_list], 1 + 2j,
-        slice(1, 2, 3), Ellipsis, NotImplemented, collections.OrderedDict(a=1),
-        collections.deque([1, 2]), collections.defaultdict(list, {1: [2]}),
-        datetime.datetime(2020, 1, 2, 3, 4, 5, 6), datetime.date(1, 1, 1),
-        datetime.timedelta(days=-1), decimal.Decimal("1.5"), plain, slotted, bad,
-        [plain, plain, slotted], b"z" * 70000,
+        pt.create_data(),
+        None,
+        True,
+        False,
+        0,
+        1,
+        -1,
+        255,
+        256,
+        65535,
+        65536,
+        2**31 - 1,
+        -(2**31),
+        2**31,
+        2**63,
+        -(2**64),
+        10**100,
+        0.5,
+        -0.0,
+        float("inf"),
+        float("nan"),
+        1e300,
+        "",
+        "a",
+        "\u20ac\U0001f600",
+        "a\udcff" * 3,
+        "x" * 300,
+        b"",
+        b"\x00\xff" * 200,
+        bytearray(b"ab"),
+        bytearray(300),
+        (),
+        (1,),
+        (1, 2),
+        (1, 2, 3),
+        (1, 2, 3, 4),
+        [],
+        [1] * 1001,
+        {},
+        {i: str(i) for i in range(1005)},
+        set(),
+        {1, 2, 3},
+        frozenset(),
+        frozenset({"a"}),
+        set(range(1003)),
+        rec_list,
+        rec_dict,
+        [rec_list, rec_dict, rec_list],
+        1 + 2j,
+        slice(1, 2, 3),
+        Ellipsis,
+        NotImplemented,
+        collections.OrderedDict(a=1),
+        collections.deque([1, 2]),
+        collections.defaultdict(list, {1: [2]}),
+        datetime.datetime(2020, 1, 2, 3, 4, 5, 6),
+        datetime.date(1, 1, 1),
+        datetime.timedelta(days=-1),
+        decimal.Decimal("1.5"),
+        plain,
+        slotted,
+        bad,
+        [plain, plain, slotted],
+        b"z" * 70000,
     ]
     for name in dir(pt):
         obj = getattr(pt, name)
@@ -77,9 +130,13 @@ def samples():
                 pass
         try:
             bufs = []
-            out.append(pickle.dumps(
-                [pickle.PickleBuffer(b"abc"), pickle.PickleBuffer(bytearray(b"de")), obj],
-                5, buffer_callback=bufs.append))
+            out.append(
+                pickle.dumps(
+                    [pickle.PickleBuffer(b"abc"), pickle.PickleBuffer(bytearray(b"de")), obj],
+                    5,
+                    buffer_callback=bufs.append,
+                )
+            )
         except Exception:
             pass
     return out
@@ -105,7 +162,9 @@ def support_pickles():
         b"\x80\x04\x8c\x0cfuzz_support\x8c\x07Slotted\x93)\x81N}\x8c\x01aK\x01s\x86b.",
         b"\x80\x04\x8c\x0cfuzz_support\x8c\x09HookError\x93.",
         b"\x80\x02cfuzz_support\nPlain\nq\x00)\x81q\x01.",
-        b"\x80\x05K\x01P.", b"\x80\x05\x8c\x04memoP.", b"(I5\nP.",  # persistent ids
+        b"\x80\x05K\x01P.",
+        b"\x80\x05\x8c\x04memoP.",
+        b"(I5\nP.",  # persistent ids
     ]
 
 

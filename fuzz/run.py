@@ -49,9 +49,15 @@ def run_target(target, seconds, workdir):
     env["PYTHONPATH"] = os.pathsep.join([os.path.join(workdir, "pkg"), HERE])
     env["PYTHONHASHSEED"] = "0"
     cmd = [
-        sys.executable, os.path.join(HERE, "fuzz_%s.py" % target), *dirs,
-        "-max_total_time=%d" % max(1, seconds), "-timeout=30", "-rss_limit_mb=3500",
-        "-artifact_prefix=" + artifacts, "-print_final_stats=1", "-max_len=70000",
+        sys.executable,
+        os.path.join(HERE, "fuzz_%s.py" % target),
+        *dirs,
+        "-max_total_time=%d" % max(1, seconds),
+        "-timeout=30",
+        "-rss_limit_mb=3500",
+        "-artifact_prefix=" + artifacts,
+        "-print_final_stats=1",
+        "-max_len=70000",
     ]
     # A fixed seed and execution count make a run repeatable (what CI's short run uses).
     if os.environ.get("PICKLE5_RS_FUZZ_SEED"):
@@ -64,8 +70,14 @@ def run_target(target, seconds, workdir):
     print("fuzz: %s for %ds%s: %s" % (target, seconds, mode, " ".join(cmd)), flush=True)
     started = time.time()
     with open(log_path, "w") as log:
-        proc = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                              stdin=subprocess.DEVNULL, timeout=seconds + 600)
+        proc = subprocess.run(
+            cmd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            timeout=seconds + 600,
+        )
     with open(log_path, errors="replace") as log:
         text = log.read()
     counters = re.search(r"Loaded \d+ modules\s+\((\d+) inline 8-bit counters\)", text)
@@ -84,8 +96,11 @@ def run_target(target, seconds, workdir):
     print("fuzz: %s" % summary, flush=True)
     ok = True
     if summary["counters"] < MIN_COUNTERS:
-        print("fuzz: %s: libFuzzer registered %d counters from the extension; is it built with "
-              "sanitizer coverage?" % (target, summary["counters"]), flush=True)
+        print(
+            "fuzz: %s: libFuzzer registered %d counters from the extension; is it built with "
+            "sanitizer coverage?" % (target, summary["counters"]),
+            flush=True,
+        )
         ok = False
     if proc.returncode != 0:
         tail = [line for line in text.splitlines() if "Uses:" not in line][-60:]
@@ -99,10 +114,11 @@ def main():
     seconds = int(sys.argv[1])
     workdir = os.path.abspath(sys.argv[2])
     targets = sys.argv[3:] or list(SHARES)
-    subprocess.run([sys.executable, os.path.join(HERE, "make_corpus.py"),
-                    os.path.join(workdir, "seeds")], check=True,
-                   env=dict(os.environ, PYTHONPATH=os.pathsep.join(
-                       [os.path.join(workdir, "pkg"), HERE])))
+    subprocess.run(
+        [sys.executable, os.path.join(HERE, "make_corpus.py"), os.path.join(workdir, "seeds")],
+        check=True,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(workdir, "pkg"), HERE])),
+    )
     if os.environ.get("PICKLE5_RS_FUZZ_PARALLEL") == "1":
         with ThreadPoolExecutor(len(targets)) as pool:
             results = list(pool.map(lambda t: run_target(t, seconds, workdir), targets))

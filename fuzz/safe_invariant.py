@@ -23,9 +23,13 @@ def check(data, canonical):
         if not ok and isinstance(value, (RecursionError, MemoryError)):
             return  # depends on stack depth / address space, not on the input alone
     if ok_safe != ok_plain:
-        raise Finding("safe_loads %s, loads %s" % (
-            "returned" if ok_safe else "raised %r" % (safe,),
-            "returned" if ok_plain else "raised %r" % (plain,)))
+        raise Finding(
+            "safe_loads %s, loads %s"
+            % (
+                "returned" if ok_safe else "raised %r" % (safe,),
+                "returned" if ok_plain else "raised %r" % (plain,),
+            )
+        )
     if not ok_safe:
         if type(safe) is not type(plain):
             raise Finding("safe_loads raised %r, loads %r" % (safe, plain))

@@ -1,20 +1,120 @@
+import sys
+from pickle import PickleError as PickleError
+from pickle import PicklingError as PicklingError
+from pickle import UnpicklingError as UnpicklingError
 from typing import (
     Any,
     Callable,
     ClassVar,
-    FrozenSet,
+    Dict,
     Iterable,
-    List,
     Mapping,
     Optional,
     Protocol,
     Tuple,
     Union,
+    type_check_only,
 )
 
-from pickle import PickleError as PickleError
-from pickle import PicklingError as PicklingError
-from pickle import UnpicklingError as UnpicklingError
+from ._allow import SAFE_NUMPY as SAFE_NUMPY
+from ._allow import SAFE_STDLIB as SAFE_STDLIB
+from ._allow import AllowList as AllowList
+from ._allow import _Allow
+
+# As in __init__.py (the stdlib pickle module's names, then the safe loading's).
+__all__ = [
+    "PickleError",
+    "PicklingError",
+    "UnpicklingError",
+    "PickleBuffer",
+    "HIGHEST_PROTOCOL",
+    "DEFAULT_PROTOCOL",
+    "Pickler",
+    "dump",
+    "dumps",
+    # Opcode constants, in _core.OPCODE_TABLE's order.
+    "MARK",
+    "STOP",
+    "POP",
+    "POP_MARK",
+    "DUP",
+    "FLOAT",
+    "INT",
+    "BININT",
+    "BININT1",
+    "LONG",
+    "BININT2",
+    "NONE",
+    "PERSID",
+    "BINPERSID",
+    "REDUCE",
+    "STRING",
+    "BINSTRING",
+    "SHORT_BINSTRING",
+    "UNICODE",
+    "BINUNICODE",
+    "APPEND",
+    "BUILD",
+    "GLOBAL",
+    "DICT",
+    "EMPTY_DICT",
+    "APPENDS",
+    "GET",
+    "BINGET",
+    "INST",
+    "LONG_BINGET",
+    "LIST",
+    "EMPTY_LIST",
+    "OBJ",
+    "PUT",
+    "BINPUT",
+    "LONG_BINPUT",
+    "SETITEM",
+    "TUPLE",
+    "EMPTY_TUPLE",
+    "SETITEMS",
+    "BINFLOAT",
+    "PROTO",
+    "NEWOBJ",
+    "EXT1",
+    "EXT2",
+    "EXT4",
+    "TUPLE1",
+    "TUPLE2",
+    "TUPLE3",
+    "NEWTRUE",
+    "NEWFALSE",
+    "LONG1",
+    "LONG4",
+    "BINBYTES",
+    "SHORT_BINBYTES",
+    "SHORT_BINUNICODE",
+    "BINUNICODE8",
+    "BINBYTES8",
+    "EMPTY_SET",
+    "ADDITEMS",
+    "FROZENSET",
+    "NEWOBJ_EX",
+    "STACK_GLOBAL",
+    "MEMOIZE",
+    "FRAME",
+    "BYTEARRAY8",
+    "NEXT_BUFFER",
+    "READONLY_BUFFER",
+    "TRUE",
+    "FALSE",
+    "Unpickler",
+    "load",
+    "loads",
+    # Loading untrusted pickles.
+    "SafeUnpickler",
+    "safe_load",
+    "safe_loads",
+    "ForbiddenGlobalError",
+    "AllowList",
+    "SAFE_STDLIB",
+    "SAFE_NUMPY",
+]
 
 __version__: str
 HIGHEST_PROTOCOL: int
@@ -27,28 +127,33 @@ class _ReadableFile(Protocol):
 class _WritableFile(Protocol):
     def write(self, __b: bytes) -> Any: ...
 
-_BufferCallback = Optional[Callable[["PickleBuffer"], Any]]
+if sys.version_info >= (3, 8):
+    from pickle import PickleBuffer as PickleBuffer
+else:
+    class PickleBuffer:
+        """Wrapper for potentially out-of-band buffers (``pickle.PickleBuffer`` on 3.8+)."""
 
-class PickleBuffer:
-    """Wrapper for potentially out-of-band buffers (``pickle.PickleBuffer`` on 3.8+)."""
+        def __init__(self, buffer: Any) -> None: ...
+        def raw(self) -> memoryview: ...
+        def release(self) -> None: ...
 
-    def __init__(self, buffer: Any) -> None: ...
-    def raw(self) -> memoryview: ...
-    def release(self) -> None: ...
+_BufferCallback = Optional[Callable[[PickleBuffer], Any]]
 
+# The types of Pickler.memo and Unpickler.memo, which the module does not name.
+@type_check_only
 class PicklerMemoProxy:
     def clear(self) -> None: ...
-    def copy(self) -> dict: ...
+    def copy(self) -> Dict[int, Tuple[int, Any]]: ...
 
+@type_check_only
 class UnpicklerMemoProxy:
     def clear(self) -> None: ...
-    def copy(self) -> dict: ...
+    def copy(self) -> Dict[int, Any]: ...
 
 class Pickler:
     dispatch_table: Mapping[type, Callable[[Any], Any]]
     bin: bool
     fast: bool
-    memo: PicklerMemoProxy
     def __init__(
         self,
         file: _WritableFile,
@@ -56,13 +161,21 @@ class Pickler:
         fix_imports: bool = ...,
         buffer_callback: _BufferCallback = ...,
     ) -> None: ...
-    def dump(self, obj: Any) -> None: ...
+    @property
+    def memo(self) -> PicklerMemoProxy: ...
+    @memo.setter
+    def memo(self, value: Union[PicklerMemoProxy, Dict[int, Tuple[int, Any]]]) -> None: ...
+    def dump(self, __obj: Any) -> None: ...
     def clear_memo(self) -> None: ...
-    def persistent_id(self, obj: Any) -> Any: ...
+    if sys.version_info >= (3, 13):
+        def persistent_id(self, __obj: Any) -> Any: ...
+    else:
+        # Unset unless given to the instance or defined by a subclass.
+        persistent_id: Callable[[Any], Any]
+    # Looked up on subclasses only.
     reducer_override: ClassVar[Callable[[Any, Any], Any]]
 
 class Unpickler:
-    memo: UnpicklerMemoProxy
     def __init__(
         self,
         file: _ReadableFile,
@@ -72,10 +185,18 @@ class Unpickler:
         errors: str = ...,
         buffers: Optional[Iterable[Any]] = ...,
     ) -> None: ...
+    @property
+    def memo(self) -> UnpicklerMemoProxy: ...
+    @memo.setter
+    def memo(self, value: Union[UnpicklerMemoProxy, Dict[int, Any]]) -> None: ...
     def load(self) -> Any: ...
-    def find_class(self, module_name: str, global_name: str) -> Any: ...
-    def persistent_load(self, pid: Any) -> Any: ...
-    def _restrict(self, allow: "_Allow") -> None: ...
+    def find_class(self, __module_name: str, __global_name: str) -> Any: ...
+    if sys.version_info >= (3, 13):
+        def persistent_load(self, pid: Any) -> Any: ...
+    else:
+        # Unset unless given to the instance or defined by a subclass.
+        persistent_load: Callable[[Any], Any]
+    def _restrict(self, __allow: _Allow) -> None: ...
 
 def dump(
     obj: Any,
@@ -110,22 +231,6 @@ def loads(
 ) -> Any: ...
 
 # Loading untrusted pickles.
-
-_AllowEntry = Union[str, Tuple[str, str], Any]  # "module.name", (module, qualname), or the object
-_Allow = Iterable[_AllowEntry]
-
-class AllowList(FrozenSet[Tuple[str, str]]):
-    """The globals a safe load may import and call: (module, qualname) pairs."""
-
-    def __new__(cls, entries: _Allow = ...) -> "AllowList": ...
-    def __or__(self, other: _Allow) -> "AllowList": ...  # type: ignore[override]
-    def __ror__(self, other: _Allow) -> "AllowList": ...  # type: ignore[override]
-    def __add__(self, other: _Allow) -> "AllowList": ...
-    def __radd__(self, other: _Allow) -> "AllowList": ...
-    def names(self) -> List[str]: ...
-
-SAFE_STDLIB: AllowList
-SAFE_NUMPY: AllowList
 
 class ForbiddenGlobalError(UnpicklingError):
     module: Optional[str]

@@ -55,7 +55,7 @@ def _allow_list(values):
                 try:
                     allow = allow | [token]
                 except ValueError as exc:
-                    raise CommandError("--allow: %s" % exc)
+                    raise CommandError("--allow: %s" % exc) from None
     return allow
 
 
@@ -67,7 +67,7 @@ def _read(path):
         with open(path, "rb") as f:
             return f.read()
     except OSError as exc:
-        raise CommandError("%s: %s" % (path, exc.strerror or exc))
+        raise CommandError("%s: %s" % (path, exc.strerror or exc)) from None
 
 
 def _name(path):
@@ -92,7 +92,7 @@ def run_dis(args, out):
             dis(io.BytesIO(data), out, memo, args.indent)
         except Exception as exc:
             out.flush()
-            raise CommandError("%s: %s" % (_name(path), _describe_error(exc)))
+            raise CommandError("%s: %s" % (_name(path), _describe_error(exc))) from None
     return EXIT_OK
 
 
@@ -101,21 +101,35 @@ def run_dis(args, out):
 
 def _print_report(name, report, allow_count, out):
     protocols = ", ".join(str(p) for p in report.protocols) or "0 or 1"
-    out.write("%s: %d pickle%s, protocol %s, checked against %d allowed globals\n"
-              % (name, report.pickles, "" if report.pickles == 1 else "s", protocols, allow_count))
+    out.write(
+        "%s: %d pickle%s, protocol %s, checked against %d allowed globals\n"
+        % (name, report.pickles, "" if report.pickles == 1 else "s", protocols, allow_count)
+    )
     out.write("globals:\n" if report.globals else "globals: none\n")
     width = max([len(spell(m, n)) for m, n in report.globals] + [10])
     for (module, name_), (count, first, allowed, written) in report.globals.items():
-        out.write("  %-*s  %-9s x%-6d at %d%s\n" % (
-            width, spell(module, name_), "allowed" if allowed else "FORBIDDEN", count, first,
-            ", written %s" % written if written else ""))
+        out.write(
+            "  %-*s  %-9s x%-6d at %d%s\n"
+            % (
+                width,
+                spell(module, name_),
+                "allowed" if allowed else "FORBIDDEN",
+                count,
+                first,
+                ", written %s" % written if written else "",
+            )
+        )
     out.write("calls:\n" if report.calls else "calls: none\n")
     width = max([len(target) for _, target in report.calls] + [10])
     for (opname, target), (count, first, problem) in report.calls.items():
-        out.write("  %-9s %-*s  x%-6d at %d%s\n" % (
-            opname, width, target, count, first, "  FORBIDDEN: " + problem if problem else ""))
+        out.write(
+            "  %-9s %-*s  x%-6d at %d%s\n"
+            % (opname, width, target, count, first, "  FORBIDDEN: " + problem if problem else "")
+        )
     if report.buffers:
-        out.write("out-of-band buffers: %d, at %s\n" % (len(report.buffers), ", ".join(map(str, report.buffers))))
+        out.write(
+            "out-of-band buffers: %d, at %s\n" % (len(report.buffers), ", ".join(map(str, report.buffers)))
+        )
     else:
         out.write("out-of-band buffers: none\n")
     if report.persistent_ids:
@@ -127,8 +141,10 @@ def _print_report(name, report, allow_count, out):
     if report.ok:
         out.write("verdict: everything is within the allow-list\n")
     else:
-        out.write("verdict: %d problem%s, outside the allow-list:\n"
-                  % (len(report.problems), "" if len(report.problems) == 1 else "s"))
+        out.write(
+            "verdict: %d problem%s, outside the allow-list:\n"
+            % (len(report.problems), "" if len(report.problems) == 1 else "s")
+        )
         for pos, text in report.problems[:20]:
             out.write("  at %d: %s\n" % (pos, text))
         if len(report.problems) > 20:
@@ -144,7 +160,7 @@ def run_scan(args, out):
         try:
             report = scan(io.BytesIO(data), allow, fix_imports=not args.no_fix_imports)
         except Exception as exc:
-            raise CommandError("%s: malformed pickle: %s" % (_name(path), _describe_error(exc)))
+            raise CommandError("%s: malformed pickle: %s" % (_name(path), _describe_error(exc))) from None
         if not report.ok:
             status = EXIT_OUTSIDE
         if args.json:
@@ -171,9 +187,9 @@ def run_load(args, out):
             else:
                 obj = pickle5_rs.safe_loads(data, allow=allow, **kwargs)
         except pickle5_rs.ForbiddenGlobalError as exc:
-            raise CommandError("%s: refused: %s (see --allow)" % (_name(path), exc), EXIT_OUTSIDE)
+            raise CommandError("%s: refused: %s (see --allow)" % (_name(path), exc), EXIT_OUTSIDE) from None
         except Exception as exc:
-            raise CommandError("%s: cannot load: %s" % (_name(path), _describe_error(exc)))
+            raise CommandError("%s: cannot load: %s" % (_name(path), _describe_error(exc))) from None
         pprint.pprint(obj, stream=out)
     return EXIT_OK
 
@@ -194,28 +210,48 @@ def _parser():
     p = commands.add_parser("dis", help="disassemble, as pickletools.dis does")
     p.add_argument("files", nargs="+", metavar="FILE", help="pickle file, or - for standard input")
     p.add_argument("-m", "--memo", action="store_true", help="keep the memo from one file to the next")
-    p.add_argument("-l", "--indent", "--indentlevel", type=int, default=4, metavar="N",
-                   help="blanks per MARK level (default 4)")
-    p.add_argument("-p", "--preamble", default="==> {name} <==",
-                   help="printed before each file when there are several (default '==> {name} <==')")
+    p.add_argument(
+        "-l",
+        "--indent",
+        "--indentlevel",
+        type=int,
+        default=4,
+        metavar="N",
+        help="blanks per MARK level (default 4)",
+    )
+    p.add_argument(
+        "-p",
+        "--preamble",
+        default="==> {name} <==",
+        help="printed before each file when there are several (default '==> {name} <==')",
+    )
     p.set_defaults(run=run_dis)
 
-    allow_help = ("allowed globals: module.name, module:qualname, or a preset (stdlib, numpy, none); "
-                  "comma-separated or repeated (default: stdlib)")
+    allow_help = (
+        "allowed globals: module.name, module:qualname, or a preset (stdlib, numpy, none); "
+        "comma-separated or repeated (default: stdlib)"
+    )
     p = commands.add_parser("scan", help="list globals and calls without running anything")
     p.add_argument("files", nargs="+", metavar="FILE", help="pickle file, or - for standard input")
     p.add_argument("-a", "--allow", action="append", metavar="NAMES", help=allow_help)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--no-fix-imports", action="store_true", help="no Python 2 name mapping (as fix_imports=False)")
+    p.add_argument(
+        "--no-fix-imports", action="store_true", help="no Python 2 name mapping (as fix_imports=False)"
+    )
     p.set_defaults(run=run_scan)
 
     p = commands.add_parser("load", help="load through the safe loader and pretty-print")
     p.add_argument("files", nargs="+", metavar="FILE", help="pickle file, or - for standard input")
     p.add_argument("-a", "--allow", action="append", metavar="NAMES", help=allow_help)
-    p.add_argument("--unsafe", action="store_true",
-                   help="load with the unrestricted loader (runs whatever the pickle names)")
+    p.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="load with the unrestricted loader (runs whatever the pickle names)",
+    )
     p.add_argument("--encoding", default="ASCII", help="for Python 2 str (as in loads; default ASCII)")
-    p.add_argument("--no-fix-imports", action="store_true", help="no Python 2 name mapping (as fix_imports=False)")
+    p.add_argument(
+        "--no-fix-imports", action="store_true", help="no Python 2 name mapping (as fix_imports=False)"
+    )
     p.set_defaults(run=run_load)
     return parser
 

@@ -124,7 +124,9 @@ class _PatchingLoader:
         except Exception as exc:  # never break `import pickle`
             import warnings
 
-            warnings.warn("pickle5_rs could not extend pickle's readers: %r" % (exc,), RuntimeWarning)
+            warnings.warn(
+                "pickle5_rs could not extend pickle's readers: %r" % (exc,), RuntimeWarning, stacklevel=1
+            )
 
     def __getattr__(self, name):
         return getattr(self.loader, name)
@@ -151,7 +153,9 @@ def stdlib_read_module():
 
         external = bootstrap
     ModuleSpec, PathFinder, SourceFileLoader = (
-        bootstrap.ModuleSpec, external.PathFinder, external.SourceFileLoader
+        bootstrap.ModuleSpec,
+        external.PathFinder,
+        external.SourceFileLoader,
     )
     package = PathFinder.find_spec("pickle5_rs")
     locations = getattr(package, "submodule_search_locations", None)

@@ -57,9 +57,7 @@ def _pairs(entries):
     try:
         iterator = iter(entries)
     except TypeError:
-        raise TypeError(
-            "allow must be an iterable of globals, not %s" % type(entries).__name__
-        ) from None
+        raise TypeError("allow must be an iterable of globals, not %s" % type(entries).__name__) from None
     return [_pair(entry) for entry in iterator]
 
 
@@ -108,8 +106,11 @@ SAFE_STDLIB = _preset(
     [
         # Values of builtin types that some protocols pickle by a call, the base classes
         # copyreg._reconstructor names at protocols 0-1, and constants pickled by name.
-        ("builtins", "bool bytearray bytes complex dict float frozenset int list object range set "
-                     "slice str tuple Ellipsis NotImplemented"),
+        (
+            "builtins",
+            "bool bytearray bytes complex dict float frozenset int list object range set "
+            "slice str tuple Ellipsis NotImplemented",
+        ),
         # Objects of plain classes at protocols 0-1 (the class argument must be allowed too), and
         # the copyreg helpers for classes at protocols 0-1; bytes at protocols 0-2.
         ("copyreg", "_reconstructor __newobj__ __newobj_ex__"),

@@ -181,7 +181,7 @@ def _long4(f):
 # --- the opcodes ----------------------------------------------------------------------------------
 
 
-class StackItem(object):
+class StackItem:
     """What an opcode takes from or leaves on the stack, by kind (its repr is the kind)."""
 
     __slots__ = ("name",)
@@ -193,14 +193,34 @@ class StackItem(object):
         return self.name
 
 
-_ITEMS = {name: StackItem(name) for name in (
-    "any", "int", "int_or_bool", "bool", "float", "bytes", "bytes_or_str", "bytearray", "str", "None",
-    "tuple", "list", "dict", "set", "frozenset", "buffer", "mark", "stackslice")}
+_ITEMS = {
+    name: StackItem(name)
+    for name in (
+        "any",
+        "int",
+        "int_or_bool",
+        "bool",
+        "float",
+        "bytes",
+        "bytes_or_str",
+        "bytearray",
+        "str",
+        "None",
+        "tuple",
+        "list",
+        "dict",
+        "set",
+        "frozenset",
+        "buffer",
+        "mark",
+        "stackslice",
+    )
+}
 MARK_ITEM = _ITEMS["mark"]
 SLICE_ITEM = _ITEMS["stackslice"]
 
 
-class Opcode(object):
+class Opcode:
     """One opcode: its byte, name, argument reader, stack effect and the protocol that added it."""
 
     __slots__ = ("code", "name", "reader", "stack_before", "stack_after", "proto")

@@ -10,18 +10,20 @@ may still fail to load (the scan does not know what the allowed callables accept
 cannot tell statically (a STACK_GLOBAL whose names a call made) it reports a problem.
 """
 
+import _compat_pickle
 import collections
 import copyreg
-
-import _compat_pickle
 
 from ._disassembler import genops
 
 __all__ = ["scan", "Report"]
 
 _BUILTIN_CODECS = ("latin1", "latin-1", "utf-8", "utf8", "ascii")
-_CLASS_HELPERS = {("copyreg", "_reconstructor"): ("class", "base"), ("copyreg", "__newobj__"): ("class",),
-                  ("copyreg", "__newobj_ex__"): ("class",)}
+_CLASS_HELPERS = {
+    ("copyreg", "_reconstructor"): ("class", "base"),
+    ("copyreg", "__newobj__"): ("class",),
+    ("copyreg", "__newobj_ex__"): ("class",),
+}
 _CODEC_TAKERS = {("_codecs", "encode"), ("builtins", "bytes"), ("builtins", "bytearray"), ("builtins", "str")}
 
 
@@ -30,14 +32,14 @@ def spell(module, name):
     return "%s%s%s" % (module, ":" if "." in name else ".", name)
 
 
-class _Mark(object):
+class _Mark:
     __slots__ = ()
 
 
 _MARK = _Mark()
 
 
-class _Value(object):
+class _Value:
     """Data the pickle wrote: ``kind`` (str, int, list, ...), with the value for scalars."""
 
     __slots__ = ("kind", "value")
@@ -52,7 +54,7 @@ class _Value(object):
         return "a " + self.kind
 
 
-class _Tuple(object):
+class _Tuple:
     __slots__ = ("items",)
 
     def __init__(self, items):
@@ -62,7 +64,7 @@ class _Tuple(object):
         return "a tuple"
 
 
-class _Global(object):
+class _Global:
     __slots__ = ("module", "name", "allowed")
 
     def __init__(self, module, name, allowed):
@@ -72,7 +74,7 @@ class _Global(object):
         return "global " + spell(self.module, self.name)
 
 
-class _Made(object):
+class _Made:
     """What a call or a persistent id produced."""
 
     __slots__ = ("what",)
@@ -84,7 +86,7 @@ class _Made(object):
         return self.what
 
 
-class Report(object):
+class Report:
     """What a scan found. ``globals``: {(module, name): [count, first position, allowed, written as]};
     ``calls``: {(opcode, target): [count, first position, problem or None]}; ``buffers``: positions
     of out-of-band buffers; ``persistent_ids``: (position, id); ``problems``: (position, text)."""
@@ -106,11 +108,22 @@ class Report(object):
         return {
             "pickles": self.pickles,
             "protocols": self.protocols,
-            "globals": [{"global": spell(m, n), "module": m, "name": n, "count": c, "first_at": at,
-                         "allowed": ok, "written_as": written}
-                        for (m, n), (c, at, ok, written) in self.globals.items()],
-            "calls": [{"opcode": op, "target": target, "count": c, "first_at": at, "problem": problem}
-                      for (op, target), (c, at, problem) in self.calls.items()],
+            "globals": [
+                {
+                    "global": spell(m, n),
+                    "module": m,
+                    "name": n,
+                    "count": c,
+                    "first_at": at,
+                    "allowed": ok,
+                    "written_as": written,
+                }
+                for (m, n), (c, at, ok, written) in self.globals.items()
+            ],
+            "calls": [
+                {"opcode": op, "target": target, "count": c, "first_at": at, "problem": problem}
+                for (op, target), (c, at, problem) in self.calls.items()
+            ],
             "out_of_band_buffers": self.buffers,
             "persistent_ids": [{"at": at, "id": pid} for at, pid in self.persistent_ids],
             "problems": [{"at": at, "problem": text} for at, text in self.problems],
@@ -118,7 +131,7 @@ class Report(object):
         }
 
 
-class _Scanner(object):
+class _Scanner:
     def __init__(self, allow, fix_imports, report):
         self.allow = allow
         self.fix_imports = fix_imports
@@ -142,7 +155,7 @@ class _Scanner(object):
         """The items above the topmost MARK, which is removed."""
         for i in range(len(self.stack) - 1, -1, -1):
             if self.stack[i] is _MARK:
-                items = self.stack[i + 1:]
+                items = self.stack[i + 1 :]
                 del self.stack[i:]
                 return items
         raise ValueError("could not find MARK")
@@ -197,12 +210,22 @@ class _Scanner(object):
                 arg = items[i] if i < len(items) else None
                 if not (isinstance(arg, _Global) and arg.allowed):
                     what = arg.describe() if arg is not None else "nothing"
-                    return "%s with %s as its %s: the %s must be an allowed global" % (target, what, role, role)
+                    return "%s with %s as its %s: the %s must be an allowed global" % (
+                        target,
+                        what,
+                        role,
+                        role,
+                    )
             return None
         if len(items) >= 2:
             encoding = items[1]
-            if not (isinstance(encoding, _Value) and encoding.kind == "str" and encoding.value in _BUILTIN_CODECS):
-                return "%s with %s as its encoding: only latin-1, utf-8 or ascii" % (target, encoding.describe())
+            if not (
+                isinstance(encoding, _Value) and encoding.kind == "str" and encoding.value in _BUILTIN_CODECS
+            ):
+                return "%s with %s as its encoding: only latin-1, utf-8 or ascii" % (
+                    target,
+                    encoding.describe(),
+                )
         return None
 
     def note_call(self, opname, target, pos, problem, counted=False):
@@ -356,11 +379,16 @@ class _Scanner(object):
 
     def op_STACK_GLOBAL(self, arg, pos):
         name, module = self.pop(), self.pop()
-        known = [v for v in (module, name)
-                 if isinstance(v, _Value) and v.kind in ("str", "bytes_or_str") and isinstance(v.value, str)]
+        known = [
+            v
+            for v in (module, name)
+            if isinstance(v, _Value) and v.kind in ("str", "bytes_or_str") and isinstance(v.value, str)
+        ]
         if len(known) != 2:
-            self.problem(pos, "STACK_GLOBAL with names the scan cannot see (%s, %s)"
-                         % (module.describe(), name.describe()))
+            self.problem(
+                pos,
+                "STACK_GLOBAL with names the scan cannot see (%s, %s)" % (module.describe(), name.describe()),
+            )
             self.stack.append(_Made("an unknown global"))
             return
         self.stack.append(self.name_global(module.value, name.value, pos))

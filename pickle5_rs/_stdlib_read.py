@@ -50,7 +50,7 @@ def patch_pickle(module):
     return True
 
 
-_rs_module = []
+_rs_module = []  # type: list  # [pickle5_rs] once imported
 
 
 def _pickle5_rs():

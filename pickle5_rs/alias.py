@@ -50,6 +50,7 @@ def pth_text(stdlib_read):
     note = ", and lets pickle.load(s)/Unpickler read protocol 5" if stdlib_read else ""
     return PTH_TEXT % (note, MODULE_NAME, MODULE_NAME, bool(stdlib_read))
 
+
 NOT_NEEDED = "Python %d.%d has protocol 5 in its own pickle module: no alias is needed."
 NOT_NEEDED %= sys.version_info[:2]
 STDLIB_READ_ON = "pickle.load/loads/Unpickler read protocol 5 too (with pickle5_rs); writing unchanged"
@@ -156,7 +157,8 @@ def status(site_dir):
     parts = "absent"
     if installed:
         parts = "present (import pickle5, %s)" % (
-            "stdlib reading of protocol 5" if stdlib_read else "no stdlib reading: --no-stdlib-read")
+            "stdlib reading of protocol 5" if stdlib_read else "no stdlib reading: --no-stdlib-read"
+        )
     print("alias files in %s: %s" % (site_dir, parts))
     if installed and module.read_text(encoding="utf-8") != _finder_source():
         print("  its finder is from another pickle5_rs version: run `install` again")

@@ -1,4 +1,4 @@
-"""Fixtures for the Unpickler tests.
+"""Collection settings and fixtures for the tests in tests/ (tests/integration/ aside).
 
 Run: ``python -m pytest tests`` (imports ``pickle5_rs``; after ``scripts/dev-build`` the work tree's
 copy is found from the repository root). ``PICKLE5_RS_TARGET=reference`` runs the same tests against
@@ -13,7 +13,10 @@ import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The helpers in tests/support/ (shared code, data builders and the scripts tests run in child
+# processes) are imported by their module names: `import unpickle_support`.
+SUPPORT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "support")
+sys.path.insert(0, SUPPORT)
 
 import unpickle_support as support  # noqa: E402
 
@@ -30,7 +33,7 @@ if support.REF is None:
 
 
 def _cpython_suite_missing():
-    """Why CPython's own pickle tests cannot be loaded here, or None (see _cpython_suite.py)."""
+    """Why CPython's own pickle tests cannot be loaded here, or None (see support/cpython_suite.py)."""
     if sys.version_info >= (3, 8):
         if importlib.util.find_spec("test") is None or importlib.util.find_spec("test.pickletester") is None:
             return "this interpreter has no test.pickletester (its test package was left out)"
@@ -39,8 +42,11 @@ def _cpython_suite_missing():
         return "on 3.6/3.7 it runs 3.8's suite on the pickle5 backport, which is not installed"
     given = os.environ.get("PICKLE5_RS_PICKLETESTER_38")
     if given:
-        return None if os.path.isfile(os.path.join(given, "pickletester.py")) else (
-            "PICKLE5_RS_PICKLETESTER_38 has no pickletester.py")
+        return (
+            None
+            if os.path.isfile(os.path.join(given, "pickletester.py"))
+            else ("PICKLE5_RS_PICKLETESTER_38 has no pickletester.py")
+        )
     pyenv_root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
     if glob.glob(os.path.join(pyenv_root, "versions", "3.8*")):
         return None

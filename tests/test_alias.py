@@ -10,7 +10,7 @@ and joblib.
 The stdlib readers that the alias extends (pickle.load, pickle.loads, pickle.Unpickler) are tested
 here too: in children for what a process sees, in this process on readers made with
 ``_stdlib_read._readers`` (the global ``pickle`` module is not touched), and against the
-interpreter's own test.test_pickle (tests/stdlib_read_suite.py, in a child).
+interpreter's own test.test_pickle (tests/support/stdlib_read_suite.py, in a child).
 """
 
 import io
@@ -272,8 +272,9 @@ def test_stdlib_reads_protocol_5_when_pickle_came_first(dirs):
     code = "import pickle, multiprocessing.reduction as r\n" + child_prelude(dirs) + READERS
     code += "print(r.ForkingPickler.loads is pickle.loads)\n"
     out = run_python(code)
-    assert out.endswith("[1, b'ab', bytearray(b'cd')] [1, b'ab', bytearray(b'cd')] "
-                        "[1, b'ab', bytearray(b'cd')]\nTrue\n")
+    assert out.endswith(
+        "[1, b'ab', bytearray(b'cd')] [1, b'ab', bytearray(b'cd')] [1, b'ab', bytearray(b'cd')]\nTrue\n"
+    )
 
 
 @needs_old_python
@@ -360,7 +361,7 @@ def test_classes_and_functions_pickle_by_reference(dirs):
 
 @needs_old_python
 def test_interpreters_own_pickle_tests_pass_on_the_extended_readers():
-    script = Path(__file__).with_name("stdlib_read_suite.py")
+    script = Path(__file__).resolve().parent / "support" / "stdlib_read_suite.py"
     result = subprocess.run(
         [sys.executable, str(script)],
         stdout=subprocess.PIPE,
@@ -458,8 +459,11 @@ def test_protocol_5_through_every_reader(readers, kind):
 def test_errors_are_the_stdlibs(readers):
     import pickle
 
-    for reader in (readers["loads"], lambda d: readers["load"](io.BytesIO(d)),
-                   lambda d: readers["Unpickler"](io.BytesIO(d)).load()):
+    for reader in (
+        readers["loads"],
+        lambda d: readers["load"](io.BytesIO(d)),
+        lambda d: readers["Unpickler"](io.BytesIO(d)).load(),
+    ):
         with pytest.raises(pickle.UnpicklingError):
             reader(P5_DATA[:-1])  # truncated
         with pytest.raises(pickle.UnpicklingError):

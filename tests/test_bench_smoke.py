@@ -33,8 +33,21 @@ def test_list_names_the_matrix():
 
 def test_quick_run_of_tiny_cells(tmp_path):
     out = tmp_path / "cells.json"
-    result = bench("--quick", "--rounds", "2", "--min-time", "0.0005", "--only", r"^tiny\.(int|doc|slots)$",
-                   "--only", "^pickler_subclass$", "--protocol", "0,5", "--json", str(out))
+    result = bench(
+        "--quick",
+        "--rounds",
+        "2",
+        "--min-time",
+        "0.0005",
+        "--only",
+        r"^tiny\.(int|doc|slots)$",
+        "--only",
+        "^pickler_subclass$",
+        "--protocol",
+        "0,5",
+        "--json",
+        str(out),
+    )
     assert result.returncode == 0, result.stdout
     assert "geomean all" in result.stdout and "lowest cell" in result.stdout
     data = json.loads(out.read_text())
@@ -48,8 +61,19 @@ def test_quick_run_of_tiny_cells(tmp_path):
 
 def test_safe_loading_rows(tmp_path):
     out = tmp_path / "cells.json"
-    result = bench("--quick", "--rounds", "2", "--min-time", "0.0005", "--only", r"^safe\.tiny_dt(_r)?$",
-                   "--protocol", "2,5", "--json", str(out))
+    result = bench(
+        "--quick",
+        "--rounds",
+        "2",
+        "--min-time",
+        "0.0005",
+        "--only",
+        r"^safe\.tiny_dt(_r)?$",
+        "--protocol",
+        "2,5",
+        "--json",
+        str(out),
+    )
     assert result.returncode == 0, result.stdout
     assert "safe_loads vs loads" in result.stdout and "safe_loads vs recipe" in result.stdout
     data = json.loads(out.read_text())

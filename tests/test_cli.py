@@ -2,7 +2,7 @@
 
 tests/data/dis_corpus.json holds pickles (protocols 0-5, hand-made opcode sequences, malformed and
 hostile ones) with the text pickletools.dis of Python 3.8+ prints for them; it is made by
-tests/make_dis_corpus.py. On 3.8+ the disassembler is also compared with the running pickletools.
+tests/support/make_dis_corpus.py. On 3.8+ the disassembler is also compared with the running pickletools.
 """
 
 import binascii
@@ -10,7 +10,6 @@ import contextlib
 import io
 import json
 import os
-import pickle
 import random
 import subprocess
 import sys
@@ -29,10 +28,17 @@ with open(os.path.join(HERE, "data", "dis_corpus.json")) as _f:
 
 def run_cli(*args, stdin=None):
     """The command in a child process: (exit status, stdout, stderr)."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [os.path.dirname(os.path.dirname(pickle5_rs.__file__))] + sys.path))
-    proc = subprocess.run([sys.executable, "-m", "pickle5_rs"] + list(args), input=stdin,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(pickle5_rs.__file__))] + sys.path),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "pickle5_rs"] + list(args),
+        input=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     return proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
 
 
@@ -142,10 +148,28 @@ def test_dis_equals_the_running_pickletools():
 def test_opcode_table_equals_pickletools():
     import pickletools
 
-    ours = [(op.code, op.name, op.proto, [s.name for s in op.stack_before], [s.name for s in op.stack_after],
-             op.reader is None) for op in _disassembler.OPCODES]
-    theirs = [(op.code.encode("latin-1"), op.name, op.proto, [s.name for s in op.stack_before],
-               [s.name for s in op.stack_after], op.arg is None) for op in pickletools.opcodes]
+    ours = [
+        (
+            op.code,
+            op.name,
+            op.proto,
+            [s.name for s in op.stack_before],
+            [s.name for s in op.stack_after],
+            op.reader is None,
+        )
+        for op in _disassembler.OPCODES
+    ]
+    theirs = [
+        (
+            op.code.encode("latin-1"),
+            op.name,
+            op.proto,
+            [s.name for s in op.stack_before],
+            [s.name for s in op.stack_after],
+            op.arg is None,
+        )
+        for op in pickletools.opcodes
+    ]
     assert ours == theirs
 
 
@@ -192,8 +216,11 @@ def test_scan_reports_hostile_pickles(tmp_path):
 
 def test_scan_lists_globals_calls_buffers_and_persistent_ids():
     buffers = []
-    data = pickle5_rs.dumps([pickle5_rs.PickleBuffer(b"abc"), safe_corpus.allowed_objects()[-2]], 5,
-                            buffer_callback=buffers.append)
+    data = pickle5_rs.dumps(
+        [pickle5_rs.PickleBuffer(b"abc"), safe_corpus.allowed_objects()[-2]],
+        5,
+        buffer_callback=buffers.append,
+    )
     status, out, err = scan_of(data, "--json")
     report = json.loads(out)
     assert status == 0 and report["ok"]
@@ -231,12 +258,18 @@ def test_scan_imports_nothing(tmp_path):
     data = data.replace(b"subprocess", b"p5rs_sentinel")
     path = tmp_path / "p"
     path.write_bytes(b"\x80\x04" + safe_corpus.stack_global("p5rs_sentinel_evil", "boom") + b")R." + data[:0])
-    code = ("import sys, runpy; sys.argv = ['pickle5_rs', 'scan', %r]\n"
-            "try:\n    runpy.run_module('pickle5_rs', run_name='__main__')\nexcept SystemExit as e:\n"
-            "    assert e.code == 1, e.code\n"
-            "assert 'p5rs_sentinel_evil' not in sys.modules\nprint('ok')" % str(path))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.path.dirname(os.path.dirname(
-        pickle5_rs.__file__))] + sys.path))
+    code = (
+        "import sys, runpy; sys.argv = ['pickle5_rs', 'scan', %r]\n"
+        "try:\n    runpy.run_module('pickle5_rs', run_name='__main__')\nexcept SystemExit as e:\n"
+        "    assert e.code == 1, e.code\n"
+        "assert 'p5rs_sentinel_evil' not in sys.modules\nprint('ok')" % str(path)
+    )
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(
+            [str(tmp_path), os.path.dirname(os.path.dirname(pickle5_rs.__file__))] + sys.path
+        ),
+    )
     (tmp_path / "p5rs_sentinel_evil.py").write_text("raise SystemExit('imported!')\n")
     out = subprocess.check_output([sys.executable, "-c", code], env=env)
     assert out.strip().endswith(b"ok")

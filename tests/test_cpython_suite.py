@@ -7,7 +7,7 @@ expectations. This module does the same with pickle5_rs, starting from the
 running interpreter's ``test.test_pickle`` classes, so each interpreter runs
 its own version of the suite. On 3.6/3.7 the interpreter's suite predates
 protocol 5, so 3.8's suite is loaded instead, seeing the ``pickle5`` backport
-where it expects 3.8's stdlib ``pickle`` (see ``_cpython_suite.py`` for why
+where it expects 3.8's stdlib ``pickle`` (see ``support/cpython_suite.py`` for why
 and how; the files on disk are not modified).
 
 Groups (select with ``-k``):
@@ -45,17 +45,14 @@ import unittest
 
 import pytest
 
-try:
-    from . import _cpython_suite as _suite
-except ImportError:
-    import _cpython_suite as _suite
+import cpython_suite as _suite
 
 TARGET = _suite.TARGET
 _pt = _suite.SUITE.pickletester
 _tp = _suite.SUITE.test_pickle
 _pickle = _suite.SUITE.pickle
 
-_NO_PICKLER = "%s has no attribute 'Pickler' yet: dump-side tests run once it exists" % TARGET.label
+_NO_PICKLER = "%s has no attribute 'Pickler': the dump-side tests need one" % TARGET.label
 _dump_side = unittest.skipUnless(TARGET.has_pickler, _NO_PICKLER)
 
 
@@ -80,8 +77,11 @@ def _unpickle_tests_base():
 
 def _disabled_in_memory_tests():
     """The tests test_pickle's InMemoryPickleTests disables (they need a class)."""
-    return {name: None for name, value in vars(_tp.InMemoryPickleTests).items()
-            if name.startswith("test") and value is None}
+    return {
+        name: None
+        for name, value in vars(_tp.InMemoryPickleTests).items()
+        if name.startswith("test") and value is None
+    }
 
 
 def _issue18339_test():
@@ -283,7 +283,9 @@ def _mark_known_failure(cls, name, reason, raises):
 
 
 if TARGET.kind == "reference":
-    for (_class_name, _name), (_reason, _raises) in _REFERENCE_KNOWN_FAILURES.get(sys.version_info[:2], {}).items():
+    for (_class_name, _name), (_reason, _raises) in _REFERENCE_KNOWN_FAILURES.get(
+        sys.version_info[:2], {}
+    ).items():
         _mark_known_failure(globals()[_class_name], _name, _reason, _raises)
 
 

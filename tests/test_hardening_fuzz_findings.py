@@ -27,8 +27,7 @@ def _outcome(fn):
     return ("ok", type(value).__name__, repr(value))
 
 
-@pytest.mark.parametrize("data", [d for _, d in SAME_AS_REFERENCE],
-                         ids=[i for i, _ in SAME_AS_REFERENCE])
+@pytest.mark.parametrize("data", [d for _, d in SAME_AS_REFERENCE], ids=[i for i, _ in SAME_AS_REFERENCE])
 @pytest.mark.parametrize("way", ["loads", "BytesIO"])
 def test_same_as_reference(data, way):
     if REF is None:
@@ -40,6 +39,7 @@ def test_same_as_reference(data, way):
         return _outcome(lambda: module.load(io.BytesIO(data)))
 
     assert run(TARGET) == run(REF)
+
 
 STACK_GLOBAL_CASES = [b"\x8c\x01C\x93.", b"\x93.", b"K\x01\x8c\x01C\x93.", b"(\x8c\x01C\x93."]
 
@@ -123,15 +123,23 @@ def test_fast_mode_state_carries_over_between_dumps():
         outcomes = []
         pickler = module.Pickler(io.BytesIO(), 4)
         pickler.fast = True
-        for obj in ([shared] * 30, [shared] * 30, "clear_memo", [shared] * 30, "init",
-                    [shared] * 30, [[shared] * 30], [1, 2]):
+        for obj in (
+            [shared] * 30,
+            [shared] * 30,
+            "clear_memo",
+            [shared] * 30,
+            "init",
+            [shared] * 30,
+            [[shared] * 30],
+            [1, 2],
+        ):
             if obj == "clear_memo":
                 pickler.clear_memo()
             elif obj == "init":
                 pickler.__init__(io.BytesIO(), 4)
                 pickler.fast = True
             else:
-                outcomes.append(_outcome(lambda: pickler.dump(obj))[:2])
+                outcomes.append(_outcome(lambda obj=obj: pickler.dump(obj))[:2])
         return outcomes
 
     ours = run(TARGET)
@@ -140,8 +148,9 @@ def test_fast_mode_state_carries_over_between_dumps():
 
 
 @pytest.mark.parametrize("way", ["loads", "BytesIO"])
-@pytest.mark.parametrize("opcode", [b"C\x01", b"B\x01\x00\x00\x00", b"\x8e\x01" + b"\x00" * 7,
-                                    b"\x96\x01" + b"\x00" * 7])
+@pytest.mark.parametrize(
+    "opcode", [b"C\x01", b"B\x01\x00\x00\x00", b"\x8e\x01" + b"\x00" * 7, b"\x96\x01" + b"\x00" * 7]
+)
 def test_one_byte_payloads_are_fresh_objects(way, opcode):
     """The C unpickler makes each BINBYTES/BYTEARRAY8 object empty and then fills it, so two
     1-byte payloads load as two objects; pickle5_rs used to hand out CPython's cached 1-byte

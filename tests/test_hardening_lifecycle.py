@@ -42,8 +42,9 @@ def _run(body, which, cls, *args):
     if which == "reference" and REF is None:
         pytest.skip("reference pickle module is not installed")
     code = _PRELUDE.format(path=[HERE] + sys.path, which=which, cls=cls) + body
-    out = subprocess.run([sys.executable, "-c", code] + list(args), stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", code] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300
+    )
     assert out.returncode == 0, (which, out.returncode, out.stderr.decode(errors="replace")[-3000:])
     return out.stdout.decode().split(), out.stderr.decode(errors="replace")
 
@@ -236,9 +237,11 @@ def test_daemon_threads_pickling_at_exit(which, tmp_path):
     if which == "target" and _bundles_its_own_unwinder():
         # The wheel nox builds links the system's libgcc_s (noxfile: _link_system_unwinder).
         assert not os.environ.get("PICKLE5_RS_EXPECT_INSTALLED"), "the wheel bundles an unwinder"
-        pytest.skip("this build links a private unwinder, which cannot unwind pthread_exit "
-                    "(README: Differences from the C pickler)")
-    for attempt in range(5):
+        pytest.skip(
+            "this build links a private unwinder, which cannot unwind pthread_exit "
+            "(README: Differences from the C pickler)"
+        )
+    for _attempt in range(5):
         out, err = _run(_DAEMONS_AT_SHUTDOWN, which, "Pickler", str(tmp_path / "out.pkl"))
         assert out == ["exiting"]
         assert err == ""

@@ -28,13 +28,16 @@ def _pickler_run(module, hook, graph):
     return f.getvalue()
 
 
-@pytest.mark.parametrize("name, hook", [
-    ("copy", lambda p: SIZES.append(len(p.memo.copy()))),
-    ("clear_memo", lambda p: p.clear_memo()),
-    ("proxy_clear", lambda p: p.memo.clear()),
-    ("assign_dict", lambda p: setattr(p, "memo", {})),
-    ("fast_on", lambda p: setattr(p, "fast", 1)),
-])
+@pytest.mark.parametrize(
+    "name, hook",
+    [
+        ("copy", lambda p: SIZES.append(len(p.memo.copy()))),
+        ("clear_memo", lambda p: p.clear_memo()),
+        ("proxy_clear", lambda p: p.memo.clear()),
+        ("assign_dict", lambda p: setattr(p, "memo", {})),
+        ("fast_on", lambda p: setattr(p, "fast", 1)),
+    ],
+)
 def test_pickler_hooks_see_the_live_memo(name, hook):
     graph = [SHARED, [2], "probe", SHARED, [SHARED, 3]]
     del SIZES[:]
@@ -100,8 +103,11 @@ def test_another_thread_is_refused_while_a_dump_runs():
     class Hooked(TARGET.Pickler):
         def persistent_id(self, obj):
             if obj == "probe":
-                results.extend(_from_another_thread(
-                    self.clear_memo, lambda: self.dump([1]), lambda: setattr(self, "memo", {})))
+                results.extend(
+                    _from_another_thread(
+                        self.clear_memo, lambda: self.dump([1]), lambda: setattr(self, "memo", {})
+                    )
+                )
             return None
 
     f = io.BytesIO()
@@ -115,8 +121,11 @@ def test_another_thread_is_refused_while_a_load_runs():
 
     class Hooked(TARGET.Unpickler):
         def persistent_load(self, pid):
-            results.extend(_from_another_thread(
-                self.load, lambda: self.memo.clear(), lambda: self.__init__(io.BytesIO())))
+            results.extend(
+                _from_another_thread(
+                    self.load, lambda: self.memo.clear(), lambda: self.__init__(io.BytesIO())
+                )
+            )
             return "loaded"
 
     data = b"\x80\x02]q\x00(K\x01X\x01\x00\x00\x00xq\x01Qh\x01e."
@@ -149,6 +158,7 @@ def test_reinit_from_a_hook_finishes_the_running_dump_and_load():
             return super().find_class(module, name)
 
     import collections
+
     u = Reinit(io.BytesIO(TARGET.dumps([1, collections.OrderedDict, "rest"], 2)))
     assert u.load() == [1, collections.OrderedDict, "rest"]
     assert u.load() == ["other"]

@@ -1,6 +1,6 @@
 """Running out of memory raises MemoryError; it never aborts the process.
 
-Each case (tests/memory_limit_child.py) builds its input, caps the address space (RLIMIT_AS) a
+Each case (tests/support/memory_limit_child.py) builds its input, caps the address space (RLIMIT_AS) a
 little above what the process uses — less than the operation needs — and runs it in a child
 process: the pickler's output buffer, its memo, the unpickler's mark and value stacks, its memo
 (dense and sparse), payloads read from files in chunks, FRAME prefetch, protocol-0 text lines and
@@ -20,7 +20,7 @@ import pytest
 import memory_limit_child
 import unpickle_support as support
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+SUPPORT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "support")
 CASES = sorted(memory_limit_child.CASES)
 
 # Other outcomes the reference has been seen to give. pickle5 on 3.6/3.7: its find_class lets
@@ -28,14 +28,15 @@ CASES = sorted(memory_limit_child.CASES)
 REFERENCE_ALSO = {"loads-huge-global-name": ("AttributeError",)}
 
 pytestmark = pytest.mark.skipif(
-    not sys.platform.startswith("linux"), reason="needs RLIMIT_AS and /proc/self/statm")
+    not sys.platform.startswith("linux"), reason="needs RLIMIT_AS and /proc/self/statm"
+)
 
 
 def _run(which, case):
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([HERE] + [p for p in sys.path if p])
+    env["PYTHONPATH"] = os.pathsep.join([SUPPORT] + [p for p in sys.path if p])
     proc = subprocess.run(
-        [sys.executable, os.path.join(HERE, "memory_limit_child.py"), which, case],
+        [sys.executable, os.path.join(SUPPORT, "memory_limit_child.py"), which, case],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
@@ -80,16 +81,19 @@ def test_the_cap_leaves_room_for_small_work():
         "assert s.TARGET.loads(data) is None\n"
         "assert s.TARGET.loads(s.TARGET.dumps(big, protocol=0)) == big\n"
         "assert s.TARGET.loads(s.TARGET.dumps([None] * 100000, protocol=0)) == [None] * 100000\n"
-        "print('fine')\n" % HERE
+        "print('fine')\n" % SUPPORT
     )
     _assert_child_prints_fine(code)
 
 
 def _assert_child_prints_fine(code):
-    proc = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, timeout=120,
-                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(
-                              [HERE] + [p for p in sys.path if p])))
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        timeout=120,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join([SUPPORT] + [p for p in sys.path if p])),
+    )
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
     assert proc.stdout.decode().strip() == "fine"
 
@@ -124,6 +128,6 @@ def test_memory_error_leaves_the_module_usable():
         "        assert m.loads(m.dumps(value, protocol=proto)) == value\n"
         "resource.setrlimit(resource.RLIMIT_AS, (soft, hard))\n"
         "assert m.loads(m.dumps(text, protocol=0)) == text\n"
-        "print('fine')\n" % HERE
+        "print('fine')\n" % SUPPORT
     )
     _assert_child_prints_fine(code)

@@ -131,21 +131,36 @@ else:
 print(result[0], depth[0])
 """
 
-MODES = ["setstate", "reduce", "file", "list", "dict", "find_class", "persistent_load",
-         "dumps_in_reduce", "persistent_id", "reducer_override", "write"]
+MODES = [
+    "setstate",
+    "reduce",
+    "file",
+    "list",
+    "dict",
+    "find_class",
+    "persistent_load",
+    "dumps_in_reduce",
+    "persistent_id",
+    "reducer_override",
+    "write",
+]
 
 
 def _run(mode, limit, stack_kib=0):
     code = _CHILD.format(path=[HERE] + sys.path)
-    out = subprocess.run([sys.executable, "-c", code, mode, str(limit), str(stack_kib)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", code, mode, str(limit), str(stack_kib)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        timeout=300,
+    )
     assert out.returncode == 0, (mode, out.returncode, out.stderr.decode(errors="replace")[-3000:])
     return out.stdout.decode().split()
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_reentry_with_a_huge_recursion_limit_raises_recursion_error(mode):
-    outcome, depth = _run(mode, 10 ** 6)
+    outcome, depth = _run(mode, 10**6)
     assert outcome == "RecursionError"
     assert int(depth) > 100
 
@@ -153,7 +168,7 @@ def test_reentry_with_a_huge_recursion_limit_raises_recursion_error(mode):
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("stack_kib", [64, 256])
 def test_reentry_on_a_small_thread_stack_raises_recursion_error(mode, stack_kib):
-    outcome, _ = _run(mode, 10 ** 6, stack_kib)
+    outcome, _ = _run(mode, 10**6, stack_kib)
     assert outcome == "RecursionError"
 
 
@@ -179,8 +194,9 @@ def test_ordinary_objects_pickle_on_small_thread_stacks(kib):
     # pickler pickles there. (At 32 KiB CPython 3.13 itself crashes now and then, with or without
     # a pickler.)
     code = _SMALL_STACK_WORK.format(path=[HERE] + sys.path, kib=kib)
-    out = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120
+    )
     assert out.returncode == 0, out.stderr.decode(errors="replace")[-3000:]
     assert out.stdout.decode().strip() == str([True] * (TARGET.HIGHEST_PROTOCOL + 1))
 

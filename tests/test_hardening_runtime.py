@@ -17,6 +17,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 # ---- recursion ------------------------------------------------------------------------------
 
+
 class Nest:
     def __init__(self, inner):
         self.inner = inner
@@ -74,8 +75,9 @@ print("loaded", type(value).__name__)
 
 def test_deep_graph_with_huge_recursion_limit_does_not_overflow_the_stack():
     code = _HUGE_LIMIT_CHILD.format(path=[HERE] + sys.path, depth=400000)
-    out = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=600
+    )
     assert out.returncode == 0, (out.returncode, out.stderr.decode(errors="replace")[-2000:])
     lines = out.stdout.decode().split("\n")
     assert "loaded list" in lines
@@ -85,6 +87,7 @@ def test_deep_graph_with_huge_recursion_limit_does_not_overflow_the_stack():
 
 
 # ---- mutation during pickling ------------------------------------------------------------------
+
 
 class Mutate:
     """Changes the container it is pickled from when the pickler reduces it."""
@@ -186,6 +189,7 @@ def test_container_mutated_while_pickled(kind, how, proto, via):
 
 # ---- re-entrancy ------------------------------------------------------------------------------
 
+
 def test_persistent_id_dumps_reentrantly_on_the_same_pickler():
     f = io.BytesIO()
 
@@ -263,6 +267,7 @@ def test_find_class_replaces_memo_and_persistent_load_midway():
 
 
 # ---- threads ----------------------------------------------------------------------------------
+
 
 def _hammer(worker, n_threads=6):
     errors = []

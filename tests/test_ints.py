@@ -15,9 +15,27 @@ API_ONLY = os.environ.get("PICKLE5_RS_API_ONLY", "") not in ("", "0")
 
 def _values():
     rng = random.Random(20261202)
-    values = [0, 1, -1, 2 ** 31, -2 ** 31 - 1, 2 ** 62, 2 ** 63 - 1, 2 ** 63, -2 ** 63, -2 ** 63 - 1,
-              2 ** 64 - 1, 2 ** 64, -2 ** 64, 2 ** 90, 2 ** 120 - 1, 2 ** 127, -2 ** 127, 2 ** 128,
-              -(2 ** 128) + 1]
+    values = [
+        0,
+        1,
+        -1,
+        2**31,
+        -(2**31) - 1,
+        2**62,
+        2**63 - 1,
+        2**63,
+        -(2**63),
+        -(2**63) - 1,
+        2**64 - 1,
+        2**64,
+        -(2**64),
+        2**90,
+        2**120 - 1,
+        2**127,
+        -(2**127),
+        2**128,
+        -(2**128) + 1,
+    ]
     for bits in list(range(60, 140)) + [200, 255, 256, 257, 1000, 1024, 4096, 10000]:
         for _ in range(3):
             v = rng.getrandbits(bits) | (1 << (bits - 1))
@@ -75,11 +93,26 @@ def _long4(payload):
     return b"\x80\x02\x8b" + len(payload).to_bytes(4, "little") + payload + b"."
 
 
-@pytest.mark.parametrize("payload", [
-    b"", b"\x00" * 9, b"\xff" * 9, b"\xff" * 40, b"\x00" * 40, b"\x01" + b"\x00" * 20,
-    b"\x00" * 20 + b"\x80", b"\xff" * 20 + b"\x7f", b"\x00" * 8 + b"\x80", b"\xff" * 8 + b"\x7f",
-    b"\x00" * 15 + b"\x80", b"\x00" * 16 + b"\x80", b"\x12" * 17, b"\xfe" * 64, b"\xfe" * 65,
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"",
+        b"\x00" * 9,
+        b"\xff" * 9,
+        b"\xff" * 40,
+        b"\x00" * 40,
+        b"\x01" + b"\x00" * 20,
+        b"\x00" * 20 + b"\x80",
+        b"\xff" * 20 + b"\x7f",
+        b"\x00" * 8 + b"\x80",
+        b"\xff" * 8 + b"\x7f",
+        b"\x00" * 15 + b"\x80",
+        b"\x00" * 16 + b"\x80",
+        b"\x12" * 17,
+        b"\xfe" * 64,
+        b"\xfe" * 65,
+    ],
+)
 def test_non_minimal_and_edge_encodings_load(payload):
     want = int.from_bytes(payload, "little", signed=True)
     for data in (_long1(payload), _long4(payload)):

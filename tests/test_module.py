@@ -3,6 +3,7 @@
 import os
 import pickle
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,34 @@ def test_protocol_5_opcodes():
     assert pickle5_rs.BYTEARRAY8 == b"\x96"
     assert pickle5_rs.NEXT_BUFFER == b"\x97"
     assert pickle5_rs.READONLY_BUFFER == b"\x98"
+
+
+# pickle5_rs's names beyond the stdlib pickle module's: loading restricted to an allow-list.
+SAFE_LOADING_NAMES = {
+    "SafeUnpickler",
+    "safe_load",
+    "safe_loads",
+    "ForbiddenGlobalError",
+    "AllowList",
+    "SAFE_STDLIB",
+    "SAFE_NUMPY",
+}
+# What 3.8's pickle added to __all__ (protocol 5): 3.6's and 3.7's stdlib pickle lack them.
+PROTOCOL_5_NAMES = {"PickleBuffer", "BYTEARRAY8", "NEXT_BUFFER", "READONLY_BUFFER"}
+
+
+def test_all_is_the_stdlib_pickle_modules_plus_safe_loading():
+    names = pickle5_rs.__all__
+    assert isinstance(names, list) and len(names) == len(set(names))
+    assert set(names) == set(pickle.__all__) | PROTOCOL_5_NAMES | SAFE_LOADING_NAMES
+    assert [name for name in names if not hasattr(pickle5_rs, name)] == []
+    # Every public name of the module is in __all__ (submodules aside).
+    public = {
+        name
+        for name, value in vars(pickle5_rs).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert public == set(names)
 
 
 def test_exception_classes_are_stdlib_pickle_classes():

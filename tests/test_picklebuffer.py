@@ -370,7 +370,9 @@ class NoReductionTests(unittest.TestCase):
         pb = PickleBuffer(b"foo")
         for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
             with self.subTest(protocol=protocol):
-                with self.assertRaisesRegex(TypeError, "cannot pickle 'PickleBuffer'|cannot pickle '.*PickleBuffer' object"):
+                with self.assertRaisesRegex(
+                    TypeError, "cannot pickle 'PickleBuffer'|cannot pickle '.*PickleBuffer' object"
+                ):
                     pb.__reduce_ex__(protocol)
         with self.assertRaisesRegex(TypeError, "cannot pickle 'PickleBuffer' object"):
             pb.__reduce__()

@@ -11,7 +11,6 @@ import fractions
 import io
 import re
 import sys
-import types
 import warnings
 
 import pytest
@@ -20,9 +19,7 @@ from unpickle_support import error_kind
 
 PY = sys.version_info[:2]
 
-_CLASS_NAMES = re.compile(
-    r"'(?:[A-Za-z_][\w.]*\.)?(Pickler|Unpickler|PicklerMemoProxy|UnpicklerMemoProxy)'"
-)
+_CLASS_NAMES = re.compile(r"'(?:[A-Za-z_][\w.]*\.)?(Pickler|Unpickler|PicklerMemoProxy|UnpicklerMemoProxy)'")
 
 
 def _normalise(message):
@@ -79,9 +76,7 @@ def _loads_bad_data(m, **kw):
     ["a\0b", "ascii\0", "\0", "\udc80", 1, None, b"ascii"],
     ids=["nul-inside", "nul-last", "nul-only", "surrogate", "int", "None", "bytes"],
 )
-@pytest.mark.parametrize(
-    "entry", [_loads, _load, _unpickler, _unpickler_bad_file, _loads_bad_data]
-)
+@pytest.mark.parametrize("entry", [_loads, _load, _unpickler, _unpickler_bad_file, _loads_bad_data])
 def test_text_arguments(target, ref, entry, keyword, value):
     _, error, _ = assert_same(lambda m: entry(m, **{keyword: value}), target, ref)
     assert error is not None
@@ -217,17 +212,17 @@ def test_memo_assignment(target, ref, maker, value):
 # --- 3. the protocol argument --------------------------------------------------------------
 
 
-class IntOnly(object):
+class IntOnly:
     def __int__(self):
         return 2
 
 
-class IndexOnly(object):
+class IndexOnly:
     def __index__(self):
         return 2
 
 
-class IntAndIndex(object):
+class IntAndIndex:
     def __int__(self):
         return 1
 
@@ -235,7 +230,7 @@ class IntAndIndex(object):
         return 3
 
 
-class IntReturnsFloat(object):
+class IntReturnsFloat:
     def __int__(self):
         return 2.5
 
@@ -340,9 +335,7 @@ def test_recursion_through_reducers(target, ref, make, proto):
     assert expected[1].replace(" while calling a Python object", "") == got[1]
 
 
-@pytest.mark.parametrize(
-    "data", [b"Pabc\n.", b"\x80\x02K\x01Q.", b"\x80\x02Q.", b"\x80\x02(Q."], ids=repr
-)
+@pytest.mark.parametrize("data", [b"Pabc\n.", b"\x80\x02K\x01Q.", b"\x80\x02Q.", b"\x80\x02(Q."], ids=repr)
 @pytest.mark.parametrize("via", ["loads", "Unpickler"])
 def test_missing_persistent_load(target, ref, data, via):
     if via == "loads":
@@ -353,7 +346,7 @@ def test_missing_persistent_load(target, ref, data, via):
     assert error is not None
 
 
-class ReadintoFile(object):
+class ReadintoFile:
     def __init__(self, data, result):
         self._file = io.BytesIO(data)
         self._result = result
@@ -368,9 +361,7 @@ class ReadintoFile(object):
         return self._result
 
 
-@pytest.mark.parametrize(
-    "result", [None, "x", 1.5, b"", IndexOnly(), 2**70, -1, 100], ids=repr
-)
+@pytest.mark.parametrize("result", [None, "x", 1.5, b"", IndexOnly(), 2**70, -1, 100], ids=repr)
 def test_readinto_result(target, ref, result):
     data = b"\x80\x05\x96\x03\x00\x00\x00\x00\x00\x00\x00abc."
     _, error, _ = assert_same(lambda m: m.load(ReadintoFile(data, result)), target, ref)

@@ -1,6 +1,6 @@
 """SafeUnpickler / safe_load / safe_loads: loading restricted to an allow-list of globals.
 
-The hostile corpus (tests/safe_corpus.py) names dangerous globals through every opcode that names
+The hostile corpus (tests/support/safe_corpus.py) names dangerous globals through every opcode that names
 or calls one, at every protocol; a child process loads each pickle and then reports which modules
 got imported and which marker files got written (none may be). Allowed pickles must load exactly
 as ``loads`` loads them.
@@ -26,14 +26,13 @@ import pickle5_rs
 import safe_corpus
 from pickle5_rs import SAFE_NUMPY, SAFE_STDLIB, AllowList, ForbiddenGlobalError
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 PROTOCOLS = range(pickle5_rs.HIGHEST_PROTOCOL + 1)
 
 
 # --- classes pickled by reference (module level) -------------------------------------------------
 
 
-class Point(object):
+class Point:
     def __init__(self, x, y):
         self.x, self.y = x, y
 
@@ -41,7 +40,7 @@ class Point(object):
         return type(other) is Point and (self.x, self.y) == (other.x, other.y)
 
 
-class Slotted(object):
+class Slotted:
     __slots__ = ("a", "b")
 
     def __init__(self, a, b):
@@ -51,7 +50,7 @@ class Slotted(object):
         return type(other) is Slotted and (self.a, self.b) == (other.a, other.b)
 
 
-class WithState(object):
+class WithState:
     def __init__(self, v):
         self.v = v
 
@@ -84,8 +83,14 @@ USER_CLASSES = [Point, Slotted, WithState, MyList, MyDict, Color, Pair]
 
 
 def user_objects(protocol):
-    objects = [Point(1, "a"), WithState(21), MyList([1, Point(0, 0)]), MyDict(k=Pair(1, 2)), Color.GREEN,
-               Pair(Color.RED, datetime.date(2020, 1, 1))]
+    objects = [
+        Point(1, "a"),
+        WithState(21),
+        MyList([1, Point(0, 0)]),
+        MyDict(k=Pair(1, 2)),
+        Color.GREEN,
+        Pair(Color.RED, datetime.date(2020, 1, 1)),
+    ]
     if protocol >= 2:  # protocols 0-1 cannot pickle __slots__ without __getstate__
         objects.append(Slotted(2, [3]))
     return objects
@@ -123,8 +128,11 @@ def test_default_allow_list_is_safe_stdlib(protocol):
     assert pickle5_rs.SafeUnpickler(io.BytesIO(data)).load() == pickle5_rs.loads(data)
 
 
-@pytest.mark.parametrize("case_id, data, expected", safe_corpus.python2_pickles(),
-                         ids=[c[0] for c in safe_corpus.python2_pickles()])
+@pytest.mark.parametrize(
+    "case_id, data, expected",
+    safe_corpus.python2_pickles(),
+    ids=[c[0] for c in safe_corpus.python2_pickles()],
+)
 def test_python2_pickles_load_through_the_name_mapping(case_id, data, expected):
     for got in safe_ways(data, encoding="latin1"):
         assert safe_corpus.same(got, pickle5_rs.loads(data, encoding="latin1"))
@@ -207,9 +215,17 @@ def _numpy():
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_numpy_preset_loads_arrays_dtypes_and_scalars(protocol):
     np = _numpy()
-    objects = [np.arange(6).reshape(2, 3), np.zeros((2, 2), dtype="f4").T, np.array(["a", "bc"]),
-               np.array([1.5, None], dtype=object), np.float64(2.5), np.int32(-3), np.dtype("M8[s]"),
-               np.array([(1, 2.0)], dtype=[("a", "i4"), ("b", "f8")]), np.array([], dtype=bool)]
+    objects = [
+        np.arange(6).reshape(2, 3),
+        np.zeros((2, 2), dtype="f4").T,
+        np.array(["a", "bc"]),
+        np.array([1.5, None], dtype=object),
+        np.float64(2.5),
+        np.int32(-3),
+        np.dtype("M8[s]"),
+        np.array([(1, 2.0)], dtype=[("a", "i4"), ("b", "f8")]),
+        np.array([], dtype=bool),
+    ]
     for obj in objects:
         data = dumps(obj, protocol)
         expected = pickle5_rs.loads(data)
@@ -277,7 +293,7 @@ print(json.dumps({"results": results, "new_modules": sorted(set(sys.modules) - b
 """
 
 
-class _Reduces(object):
+class _Reduces:
     """Pickles as a call of ``func(*args)``, the way a malicious ``__reduce__`` does."""
 
     def __init__(self, func, args):
@@ -329,10 +345,13 @@ def hostile_run(tmp_path_factory):
     }
     corpus_path = tmp / "corpus.json"
     corpus_path.write_text(json.dumps(corpus))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [os.path.dirname(os.path.dirname(pickle5_rs.__file__))] + sys.path))
-    out = subprocess.check_output([sys.executable, "-c", CHILD, str(corpus_path), str(sentinel_dir), marker],
-                                  env=env, cwd=str(tmp))
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(pickle5_rs.__file__))] + sys.path),
+    )
+    out = subprocess.check_output(
+        [sys.executable, "-c", CHILD, str(corpus_path), str(sentinel_dir), marker], env=env, cwd=str(tmp)
+    )
     report = json.loads(out.decode())
     report["case_count"] = len(cases)
     return report
@@ -358,16 +377,23 @@ def test_refusals_name_the_global(hostile_run):
     messages = {(r[0], r[1]): r[3] for r in hostile_run["results"]}
     assert messages[("p0 GLOBAL+REDUCE os.system", "safe_loads")] == "global 'os.system' is forbidden"
     assert messages[("p4 STACK_GLOBAL+REDUCE builtins.eval", "SafeUnpickler")] == (
-        "global 'builtins.eval' is forbidden")
+        "global 'builtins.eval' is forbidden"
+    )
     assert messages[("p2 py2 GLOBAL+REDUCE __builtin__.eval", "safe_loads")] == (
-        "global 'builtins.eval' (written '__builtin__.eval' in the pickle) is forbidden")
+        "global 'builtins.eval' (written '__builtin__.eval' in the pickle) is forbidden"
+    )
     assert messages[("p5 EXT 241 os.system", "safe_loads")] == "global 'os.system' is forbidden"
-    assert "only objects named by allowed globals may be called" in messages[
-        ("p5 call of functools.partial result", "safe_loads")]
-    assert "the class must be named by an allowed global" in messages[
-        ("p0 reconstructor class made by type()", "safe_loads")]
+    assert (
+        "only objects named by allowed globals may be called"
+        in messages[("p5 call of functools.partial result", "safe_loads")]
+    )
+    assert (
+        "the class must be named by an allowed global"
+        in messages[("p0 reconstructor class made by type()", "safe_loads")]
+    )
     assert messages[("p3 BUILD on an allowed class (slot state)", "safe_loads")] == (
-        "BUILD on global 'collections.OrderedDict' is forbidden")
+        "BUILD on global 'collections.OrderedDict' is forbidden"
+    )
     assert "encoding other than" in messages[("p1 _codecs.encode with a codec to import", "safe_loads")]
 
 
@@ -388,7 +414,10 @@ def test_allow_list_forms():
     allow = AllowList(["collections.OrderedDict", ("datetime", "datetime.fromtimestamp"), "a.b:c"])
     assert allow == expected and isinstance(allow, frozenset)
     assert AllowList([collections.OrderedDict, Point.__eq__, len]) == {
-        ("collections", "OrderedDict"), ("test_safe_loading", "Point.__eq__"), ("builtins", "len")}
+        ("collections", "OrderedDict"),
+        ("test_safe_loading", "Point.__eq__"),
+        ("builtins", "len"),
+    }
     assert AllowList(allow) is allow
     assert AllowList([]) == frozenset()
     for bad in (None, "datetime.datetime", b"x", 3):
@@ -414,8 +443,23 @@ def test_allow_lists_combine_with_or_and_plus():
 
 
 def test_presets_allow_nothing_dangerous():
-    dangerous = {"eval", "exec", "getattr", "setattr", "__import__", "compile", "open", "type", "globals",
-                 "vars", "system", "partial", "attrgetter", "methodcaller", "apply"}
+    dangerous = {
+        "eval",
+        "exec",
+        "getattr",
+        "setattr",
+        "__import__",
+        "compile",
+        "open",
+        "type",
+        "globals",
+        "vars",
+        "system",
+        "partial",
+        "attrgetter",
+        "methodcaller",
+        "apply",
+    }
     for module, name in SAFE_STDLIB | SAFE_NUMPY:
         assert name not in dangerous and module not in ("os", "sys", "subprocess", "functools", "operator")
 
@@ -429,7 +473,8 @@ def test_allow_argument_is_validated():
     assert pickle5_rs.safe_loads(b"N.", allow=[]) is None
     assert pickle5_rs.safe_loads(b"N.", allow={"datetime.date"}) is None
     assert pickle5_rs.safe_loads(dumps(datetime.date(2020, 1, 1), 4), allow=[datetime.date]) == (
-        datetime.date(2020, 1, 1))
+        datetime.date(2020, 1, 1)
+    )
 
 
 def test_exact_names_only():
@@ -442,7 +487,8 @@ def test_exact_names_only():
     with pytest.raises(ForbiddenGlobalError):
         pickle5_rs.safe_loads(method, allow=SAFE_STDLIB)
     assert pickle5_rs.safe_loads(method, allow=["datetime:datetime.fromtimestamp"]) == (
-        datetime.datetime.fromtimestamp)
+        datetime.datetime.fromtimestamp
+    )
 
 
 def test_find_class_override_is_called_for_allowed_names_only():
@@ -535,8 +581,9 @@ try:
 except Exception as exc:
     print(type(exc).__name__)
 """
-    out = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         universal_newlines=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() != "loaded"
 

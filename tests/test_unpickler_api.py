@@ -21,13 +21,13 @@ PY2_STRINGS = [
     ("BINSTRING", b"\x80\x02T\x03\x00\x00\x00\xe9t\xe9q\x00."),
 ]
 ENCODINGS = [
-    ({"encoding": "latin1"}, u"\xe9t\xe9"),
+    ({"encoding": "latin1"}, "\xe9t\xe9"),
     ({"encoding": "bytes"}, b"\xe9t\xe9"),
-    ({"encoding": "ASCII", "errors": "replace"}, u"\ufffdt\ufffd"),
-    ({"encoding": "ascii", "errors": "ignore"}, u"t"),
-    ({"encoding": "ascii", "errors": "surrogateescape"}, u"\udce9t\udce9"),
-    ({"encoding": "utf-8", "errors": "backslashreplace"}, u"\\xe9t\\xe9"),
-    ({"encoding": "cp1252"}, u"\xe9t\xe9"),
+    ({"encoding": "ASCII", "errors": "replace"}, "\ufffdt\ufffd"),
+    ({"encoding": "ascii", "errors": "ignore"}, "t"),
+    ({"encoding": "ascii", "errors": "surrogateescape"}, "\udce9t\udce9"),
+    ({"encoding": "utf-8", "errors": "backslashreplace"}, "\\xe9t\\xe9"),
+    ({"encoding": "cp1252"}, "\xe9t\xe9"),
 ]
 
 
@@ -56,8 +56,8 @@ def test_unknown_codec_or_handler_like_reference(ref, kwargs):
 
 
 def test_ascii_py2_str_is_str_unless_bytes_requested():
-    assert TARGET.loads(b"S'abc'\np0\n.") == u"abc"
-    assert TARGET.loads(b"\x80\x02U\x03abcq\x00.") == u"abc"
+    assert TARGET.loads(b"S'abc'\np0\n.") == "abc"
+    assert TARGET.loads(b"\x80\x02U\x03abcq\x00.") == "abc"
     assert TARGET.loads(b"\x80\x02U\x03abcq\x00.", encoding="bytes") == b"abc"
     assert TARGET.loads(b"(dp0\nS'k'\np1\nS'v'\np2\ns.", encoding="bytes") == {b"k": b"v"}
 
@@ -80,11 +80,13 @@ def test_py2_datetime(data, expected):
 @pytest.mark.parametrize("data,expected", PY2_DATETIMES, ids=["datetime", "date"])
 @pytest.mark.parametrize("kwargs", [{}, {"errors": "replace"}])
 def test_py2_datetime_wrong_encoding_like_reference(ref, data, expected, kwargs):
-    support.assert_same_outcome(support.run(ref.loads, data, **kwargs), support.run(TARGET.loads, data, **kwargs))
+    support.assert_same_outcome(
+        support.run(ref.loads, data, **kwargs), support.run(TARGET.loads, data, **kwargs)
+    )
 
 
 def test_py2_text_opcodes():
-    assert TARGET.loads(b"Vcaf\\u00e9\np0\n.") == u"caf\xe9"
+    assert TARGET.loads(b"Vcaf\\u00e9\np0\n.") == "caf\xe9"
     assert TARGET.loads(b"L123L\n.") == 123
     assert TARGET.loads(b"L-12345678901234567890L\n.") == -12345678901234567890
     assert TARGET.loads(b"I01\n.") is True
@@ -98,7 +100,7 @@ def test_py2_text_opcodes():
 FIX_IMPORTS_CASES = [
     ("__builtin__.set", b"c__builtin__\nset\np0\n((lp1\nI1\naI2\natp2\nRp3\n.", {1, 2}),
     ("__builtin__.xrange", b"c__builtin__\nxrange\n(I0\nI5\nI1\ntR.", range(0, 5)),
-    ("__builtin__.unicode", b"c__builtin__\nunicode\n(S'x'\ntR.", u"x"),
+    ("__builtin__.unicode", b"c__builtin__\nunicode\n(S'x'\ntR.", "x"),
     ("exceptions.StandardError", b"cexceptions\nStandardError\n.", Exception),
     ("UserDict.UserDict", b"cUserDict\nUserDict\n.", collections.UserDict),
     ("copy_reg._reconstructor", b"ccopy_reg\n_reconstructor\n.", copyreg._reconstructor),
@@ -144,7 +146,10 @@ def test_find_class_method_applies_fix_imports(ref):
 
 
 def test_find_class_dotted_names_need_protocol_4(ref):
-    for data in (b"\x80\x04\x8c\x0bcollections\x8c\x13OrderedDict.fromkeys\x93.", b"ccollections\nOrderedDict.fromkeys\n."):
+    for data in (
+        b"\x80\x04\x8c\x0bcollections\x8c\x13OrderedDict.fromkeys\x93.",
+        b"ccollections\nOrderedDict.fromkeys\n.",
+    ):
         support.assert_same_outcome(support.run(ref.loads, data), support.run(TARGET.loads, data), repr(data))
 
 
@@ -251,7 +256,8 @@ def test_get_of_missing_memo_entry(name, data, index):
 
 
 @pytest.mark.parametrize(
-    "data", [b"Np-1\n.", b"Np99999999999999999999\n.", b"Npx\n.", b"\x80\x02\x94.", b"p0\n.", b"\x80\x02q\x00."]
+    "data",
+    [b"Np-1\n.", b"Np99999999999999999999\n.", b"Npx\n.", b"\x80\x02\x94.", b"p0\n.", b"\x80\x02q\x00."],
 )
 def test_bad_put_like_reference(ref, data):
     support.assert_same_outcome(support.run(ref.loads, data), support.run(TARGET.loads, data), repr(data))
@@ -260,7 +266,7 @@ def test_bad_put_like_reference(ref, data):
 # --- persistent_load ----------------------------------------------------------------------------
 
 
-class _Token(object):
+class _Token:
     def __init__(self, key):
         self.key = key
 
@@ -369,12 +375,12 @@ def test_persistent_load_attribute_absent_like_reference(ref):
 def _recording_unpickler(module):
     class Recording(module.Unpickler):
         def __init__(self, *args, **kwargs):
-            super(Recording, self).__init__(*args, **kwargs)
+            super().__init__(*args, **kwargs)
             self.calls = []
 
         def find_class(self, mod, name):
             self.calls.append((mod, name))
-            return super(Recording, self).find_class(mod, name)
+            return super().find_class(mod, name)
 
     return Recording
 
@@ -471,7 +477,12 @@ def test_extension_registry_goes_through_find_class(ref):
 
 
 def test_unknown_extension_code_like_reference(ref):
-    for data in (b"\x80\x02\x82\x07.", b"\x80\x02\x83\x07\x07.", b"\x80\x02\x84\x07\x07\x07\x07.", b"\x80\x02\x82\x00."):
+    for data in (
+        b"\x80\x02\x82\x07.",
+        b"\x80\x02\x83\x07\x07.",
+        b"\x80\x02\x84\x07\x07\x07\x07.",
+        b"\x80\x02\x82\x00.",
+    ):
         support.assert_same_outcome(support.run(ref.loads, data), support.run(TARGET.loads, data), repr(data))
 
 
@@ -495,8 +506,16 @@ def test_keyword_arguments_are_keyword_only(ref):
         got, expected = support.run(call, TARGET), support.run(call, ref)
         assert isinstance(got.exc, TypeError)
         support.assert_same_outcome(expected, got)
-    assert TARGET.Unpickler(io.BytesIO(data), fix_imports=False, encoding="latin1", errors="strict", buffers=None).load() is None
-    assert TARGET.load(io.BytesIO(data), fix_imports=False, encoding="latin1", errors="strict", buffers=[]) is None
+    assert (
+        TARGET.Unpickler(
+            io.BytesIO(data), fix_imports=False, encoding="latin1", errors="strict", buffers=None
+        ).load()
+        is None
+    )
+    assert (
+        TARGET.load(io.BytesIO(data), fix_imports=False, encoding="latin1", errors="strict", buffers=[])
+        is None
+    )
 
 
 @pytest.mark.parametrize("kwargs", [{"encoding": 3}, {"errors": 3}, {"encoding": None}], ids=repr)
@@ -527,7 +546,20 @@ def test_reinit_switches_the_file():
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b".", b"\x80\x06N.", b"\x80\x7fN.", b"0.", b"1.", b"(.", b"t.", b"a.", b"]N\x86\x86.", b"\xff.", b"NN."],
+    [
+        b"",
+        b".",
+        b"\x80\x06N.",
+        b"\x80\x7fN.",
+        b"0.",
+        b"1.",
+        b"(.",
+        b"t.",
+        b"a.",
+        b"]N\x86\x86.",
+        b"\xff.",
+        b"NN.",
+    ],
     ids=repr,
 )
 def test_small_malformed_pickles_like_reference(ref, data):
@@ -535,6 +567,7 @@ def test_small_malformed_pickles_like_reference(ref, data):
 
 
 # --- containers are built the way the C unpickler builds them ----------------------------------
+
 
 @pytest.mark.parametrize("size", [0, 1, 3, 8, 9, 999, 1000, 1001, 2500, 20000])
 @pytest.mark.parametrize("protocol", [0, 1, 2, 5])
@@ -544,8 +577,12 @@ def test_loaded_containers_have_the_reference_allocation(size, protocol):
     sizes."""
     if REF is None:
         pytest.skip("no reference pickle module")
-    obj = [list(range(size)), tuple(range(size % 11)), [[i] for i in range(size % 7)],
-           [(i, str(i)) for i in range(size)]]
+    obj = [
+        list(range(size)),
+        tuple(range(size % 11)),
+        [[i] for i in range(size % 7)],
+        [(i, str(i)) for i in range(size)],
+    ]
     data = REF.dumps(obj, protocol)
     ours, ref = TARGET.loads(data), REF.loads(data)
     assert ours == ref

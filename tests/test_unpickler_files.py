@@ -41,7 +41,7 @@ def _positions(module, make_file, blob, count):
 
 def _concatenated():
     pieces = []
-    for name, proto, data in SMALL:
+    for name, _proto, data in SMALL:
         if name in ("nested", "str_300", "bytes_300", "plain", "shared", "many_ints", "floats"):
             pieces.append(data)
     return pieces
@@ -120,7 +120,7 @@ def test_read_returning_str_is_typeerror():
 
 
 def test_peek_returning_str_is_not_systemerror():
-    for name, proto, data in SMALL[:40]:
+    for _name, _proto, data in SMALL[:40]:
         got = support.run(TARGET.load, support.StrPeek(data))
         if TARGET_IS_REFERENCE and isinstance(got.exc, SystemError):
             pytest.xfail("the reference raises SystemError when peek() returns str")
@@ -128,12 +128,12 @@ def test_peek_returning_str_is_not_systemerror():
             support.assert_clean_error(got.exc)
 
 
-class _NoRead(object):
+class _NoRead:
     def readline(self):
         return b""
 
 
-class _NoReadline(object):
+class _NoReadline:
     def read(self, n=-1):
         return b""
 
@@ -172,13 +172,17 @@ if support.DUMP_PROTOCOL >= 4:
         ("BINBYTES8", support.handmade_counted(b"\x8e", b"\x01" * (1536 * 1024), 4), b"\x01" * (1536 * 1024)),
         (
             "BINUNICODE8",
-            support.handmade_counted(b"\x8d", u"\u00e9".encode("utf-8") * (768 * 1024), 4),
-            u"\u00e9" * (768 * 1024),
+            support.handmade_counted(b"\x8d", "\u00e9".encode("utf-8") * (768 * 1024), 4),
+            "\u00e9" * (768 * 1024),
         ),
     ]
 if support.DUMP_PROTOCOL >= 5:
     HANDMADE.append(
-        ("BYTEARRAY8", support.handmade_counted(b"\x96", b"\x02" * (1536 * 1024), 5), bytearray(b"\x02" * (1536 * 1024)))
+        (
+            "BYTEARRAY8",
+            support.handmade_counted(b"\x96", b"\x02" * (1536 * 1024), 5),
+            bytearray(b"\x02" * (1536 * 1024)),
+        )
     )
 
 
@@ -200,7 +204,9 @@ def _reframed_cases():
     cases = []
     if support.DUMP_PROTOCOL < 4:
         return cases
-    sources = [(n, d) for n, p, d in SMALL if p == 4 and n in ("nested", "dict", "many_ints", "shared", "plain")]
+    sources = [
+        (n, d) for n, p, d in SMALL if p == 4 and n in ("nested", "dict", "many_ints", "shared", "plain")
+    ]
     sources += [(n, d) for n, p, d in LARGE if p == 4 and n in ("mixed_payloads", "many_frames")]
     for name, data in sources:
         for frame_size in (1, 7, 100, 70000, 1 << 30):
@@ -228,7 +234,9 @@ def test_opcode_straddling_a_frame_boundary_matches_reference(ref):
     import struct
 
     body = b"\x8c\x03abc"
-    data = b"\x80\x04\x95" + struct.pack("<Q", 3) + body[:3] + b"\x95" + struct.pack("<Q", 3) + body[3:] + b"."
+    data = (
+        b"\x80\x04\x95" + struct.pack("<Q", 3) + body[:3] + b"\x95" + struct.pack("<Q", 3) + body[3:] + b"."
+    )
     for kind in ["loads"] + FILE_KINDS:
         if kind == "loads":
             got, expected = support.run(TARGET.loads, data), support.run(ref.loads, data)
@@ -261,7 +269,7 @@ def test_loads_accepts_bytes_like(ref):
     data = support.ref_dumps({"a": [1, 2.5, b"x"]}, support.DUMP_PROTOCOL)
     for wrap in (bytes, bytearray, memoryview):
         support.assert_same_outcome(support.run(ref.loads, wrap(data)), support.run(TARGET.loads, wrap(data)))
-    for bad in (u"N.", 42, None):
+    for bad in ("N.", 42, None):
         support.assert_same_outcome(support.run(ref.loads, bad), support.run(TARGET.loads, bad), repr(bad))
 
 

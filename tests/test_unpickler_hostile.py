@@ -19,21 +19,21 @@ import pytest
 import unpickle_support as support
 from unpickle_support import REF, TARGET, TARGET_IS_REFERENCE
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+SUPPORT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "support")
 ADDRESS_SPACE_LIMIT = 1 << 30  # 1 GiB: every claim below that the test cares about is >= 2 GiB
 
 # opcode byte, length format, protocol that introduced it, claims to try
 COUNTED_OPCODES = [
     ("SHORT_BINSTRING", b"U", "<B", 2, [4, 255]),
-    ("BINSTRING", b"T", "<I", 2, [4, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1]),
+    ("BINSTRING", b"T", "<I", 2, [4, 2**31 - 1, 2**31, 2**32 - 1]),
     ("SHORT_BINBYTES", b"C", "<B", 3, [4, 255]),
-    ("BINBYTES", b"B", "<I", 3, [4, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1]),
+    ("BINBYTES", b"B", "<I", 3, [4, 2**31 - 1, 2**31, 2**32 - 1]),
     ("SHORT_BINUNICODE", b"\x8c", "<B", 4, [4, 255]),
-    ("BINUNICODE", b"X", "<I", 3, [4, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1]),
+    ("BINUNICODE", b"X", "<I", 3, [4, 2**31 - 1, 2**31, 2**32 - 1]),
     ("LONG1", b"\x8a", "<B", 2, [4, 255]),
-    ("LONG4", b"\x8b", "<I", 2, [4, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1]),
+    ("LONG4", b"\x8b", "<I", 2, [4, 2**31 - 1, 2**31, 2**32 - 1]),
 ]
-EIGHT_BYTE_CLAIMS = [4, 2 ** 31, 2 ** 32 + 1, 2 ** 40, 2 ** 62, 2 ** 63 - 1, 2 ** 63, 2 ** 64 - 1]
+EIGHT_BYTE_CLAIMS = [4, 2**31, 2**32 + 1, 2**40, 2**62, 2**63 - 1, 2**63, 2**64 - 1]
 COUNTED_OPCODES += [
     ("BINUNICODE8", b"\x8d", "<Q", 4, EIGHT_BYTE_CLAIMS),
     ("BINBYTES8", b"\x8e", "<Q", 4, EIGHT_BYTE_CLAIMS),
@@ -65,13 +65,18 @@ HUGE_MEMO_CASES = [
     ("PUT-2**40", b"I5\np1099511627776\n0g1099511627776\n.", 5),
     # Each index about twice the last: 20 PUTs (100 bytes) reaching index 2**30. A memo that grows
     # its table to the index it is given ends up allocating gigabytes (found by fuzzing).
-    ("LONG_BINPUT-doubling-ladder",
-     b"\x80\x02N" + b"".join(b"r" + struct.pack("<I", 1025 * (2 ** k) - 1024) for k in range(21)) + b".",
-     None),
+    (
+        "LONG_BINPUT-doubling-ladder",
+        b"\x80\x02N" + b"".join(b"r" + struct.pack("<I", 1025 * (2**k) - 1024) for k in range(21)) + b".",
+        None,
+    ),
 ]
 HUGE_MEMO_CASES_ANY = [
     # Beyond a C ssize_t, the reference raises OverflowError; the target must fail the same way.
-    ("PUT-2**70", b"I5\np1180591620717411303424\n.",),
+    (
+        "PUT-2**70",
+        b"I5\np1180591620717411303424\n.",
+    ),
 ]
 
 HOSTILE_CASES = _hostile_cases()
@@ -83,10 +88,10 @@ ALL_CHILD_CASES += [(cid, data, "loads") for cid, data in HUGE_MEMO_CASES_ANY]
 
 def _run_child(which):
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([HERE] + [p for p in sys.path if p])
+    env["PYTHONPATH"] = os.pathsep.join([SUPPORT] + [p for p in sys.path if p])
     payload = json.dumps([[cid, data.hex(), mode] for cid, data, mode in ALL_CHILD_CASES])
     proc = subprocess.run(
-        [sys.executable, os.path.join(HERE, "rlimit_child.py"), which, str(ADDRESS_SPACE_LIMIT)],
+        [sys.executable, os.path.join(SUPPORT, "rlimit_child.py"), which, str(ADDRESS_SPACE_LIMIT)],
         input=payload.encode(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -189,7 +194,10 @@ GLOBAL_OPCODES = frozenset(b"ci\x93")
 SAFE_ALPHABET = bytes(b for b in range(256) if b not in GLOBAL_OPCODES)
 # Opcode bytes are over-represented so the random streams get past the first byte.
 OPCODE_BYTES = bytes(
-    b for b in bytearray(b"()NFILJKMPQRSTUVXabdeghjlopqrstu}]\x80\x81\x82\x83\x84\x85\x86\x87\x88\x89\x8a\x8b\x8c\x8d\x8e\x8f\x90\x91\x94\x95\x96\x97\x98.0121")
+    b
+    for b in bytearray(
+        b"()NFILJKMPQRSTUVXabdeghjlopqrstu}]\x80\x81\x82\x83\x84\x85\x86\x87\x88\x89\x8a\x8b\x8c\x8d\x8e\x8f\x90\x91\x94\x95\x96\x97\x98.0121"
+    )
     if b not in GLOBAL_OPCODES
 )
 
@@ -212,8 +220,15 @@ def _allowed_global(module, name):
     table[("copyreg", "_reconstructor")] = copyreg._reconstructor
     table[("copy_reg", "_reconstructor")] = copyreg._reconstructor
     table[("collections", "OrderedDict")] = collections.OrderedDict
-    for cls in (support.Plain, support.Slotted, support.WithState, support.Reduced, support.KwNew,
-                support.ListSub, support.DictSub):
+    for cls in (
+        support.Plain,
+        support.Slotted,
+        support.WithState,
+        support.Reduced,
+        support.KwNew,
+        support.ListSub,
+        support.DictSub,
+    ):
         table[(cls.__module__, cls.__name__)] = cls
     value = table.get((module, name))
     if value is None:
@@ -309,7 +324,7 @@ def _reference_is_safe(data):
     return True
 
 
-class _UnraisableRecorder(object):
+class _UnraisableRecorder:
     """Records 'Exception ignored in ...' reports (3.8+), which mean an error was swallowed."""
 
     def __init__(self):
@@ -432,7 +447,7 @@ def test_many_marks_left_open_is_an_error():
 
 def test_deep_nesting_with_huge_recursion_limit():
     old = sys.getrecursionlimit()
-    sys.setrecursionlimit(10 ** 6)
+    sys.setrecursionlimit(10**6)
     try:
         data = b"(" * DEPTH + b"l" * DEPTH + b"."
         value = TARGET.loads(data)

@@ -122,10 +122,19 @@ def test_large_buffer_zero_copy():
 
 
 def test_in_band_and_out_of_band_mixed():
-    objs = [Blob(b"small"), Blob(bytearray(b"writable-small")), Blob(b"L" * 5000), Blob(bytearray(b"W" * 5000))]
+    objs = [
+        Blob(b"small"),
+        Blob(bytearray(b"writable-small")),
+        Blob(b"L" * 5000),
+        Blob(bytearray(b"W" * 5000)),
+    ]
     data, buffers = oob_dumps(objs, keep_in_band=lambda buf: memoryview(buf).nbytes < 100)
     assert len(buffers) == 2
-    for given in (buffers, [bytes(memoryview(b)) for b in buffers], [bytearray(memoryview(b)) for b in buffers]):
+    for given in (
+        buffers,
+        [bytes(memoryview(b)) for b in buffers],
+        [bytearray(memoryview(b)) for b in buffers],
+    ):
         expected = REF.loads(data, buffers=list(given))
         got = TARGET.loads(data, buffers=list(given))
         assert [type(b.data) for b in got] == [type(b.data) for b in expected]
@@ -142,7 +151,7 @@ def test_in_band_pickle_buffers_become_bytes_and_bytearray():
     assert TARGET.loads(data, buffers=[]) == value
 
 
-class _Iterable(object):
+class _Iterable:
     def __init__(self, items):
         self.items = items
 
@@ -151,12 +160,13 @@ class _Iterable(object):
 
 
 def _generator(items):
-    for item in items:
-        yield item
+    yield from items
 
 
 @pytest.mark.parametrize(
-    "make", [list, tuple, iter, _generator, _Iterable], ids=["list", "tuple", "iterator", "generator", "iterable"]
+    "make",
+    [list, tuple, iter, _generator, _Iterable],
+    ids=["list", "tuple", "iterator", "generator", "iterable"],
 )
 def test_buffers_may_be_any_iterable(make):
     data, _ = oob_dumps([Blob(bytearray(b"one")), Blob(bytearray(b"two")), Blob(bytearray(b"three"))])
@@ -182,7 +192,7 @@ def _assert_like_reference(data, make_buffers, context=""):
 def test_too_few_buffers_is_unpicklingerror():
     data, _ = oob_dumps([Blob(bytearray(b"1")), Blob(bytearray(b"2"))])
     for given in ([], [bytearray(b"x")]):
-        got = _assert_like_reference(data, lambda: list(given), repr(given))
+        got = _assert_like_reference(data, lambda given=given: list(given), repr(given))
         assert isinstance(got.exc, pickle_unpickling_error())
 
 
@@ -205,7 +215,7 @@ def pickle_unpickling_error():
 def test_non_iterable_buffers_like_reference():
     data, _ = oob_dumps(Blob(bytearray(b"1")))
     for bad in (42, object()):
-        got = _assert_like_reference(data, lambda: bad, repr(bad))
+        got = _assert_like_reference(data, lambda bad=bad: bad, repr(bad))
         assert isinstance(got.exc, TypeError)
     # also when the pickle has no out-of-band data at all
     _assert_like_reference(REF.dumps(1, 5), lambda: 42)
@@ -225,7 +235,7 @@ def test_iteration_errors_propagate():
     with pytest.raises(Boom):
         TARGET.loads(data, buffers=failing())
 
-    class BadIterable(object):
+    class BadIterable:
         def __iter__(self):
             raise Boom("from __iter__")
 
@@ -236,9 +246,13 @@ def test_iteration_errors_propagate():
 def test_buffer_objects_that_are_not_buffers_like_reference():
     readonly_pickle, _ = oob_dumps(PickleBuffer(b"x"))
     writable_pickle, _ = oob_dumps(PickleBuffer(bytearray(b"x")))
-    for given in (42, u"text", None, [1]):
-        _assert_like_reference(readonly_pickle, lambda: [given], "READONLY_BUFFER on %r" % (given,))
-        _assert_like_reference(writable_pickle, lambda: [given], "NEXT_BUFFER only, %r" % (given,))
+    for given in (42, "text", None, [1]):
+        _assert_like_reference(
+            readonly_pickle, lambda given=given: [given], "READONLY_BUFFER on %r" % (given,)
+        )
+        _assert_like_reference(
+            writable_pickle, lambda given=given: [given], "NEXT_BUFFER only, %r" % (given,)
+        )
 
 
 @pytest.mark.parametrize(

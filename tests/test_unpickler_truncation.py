@@ -13,7 +13,7 @@ HANDMADE = []
 if support.DUMP_PROTOCOL >= 4:
     HANDMADE += [
         ("BINBYTES8", 4, support.handmade_counted(b"\x8e", b"\x01" * (1536 * 1024), 4)),
-        ("BINUNICODE8", 4, support.handmade_counted(b"\x8d", u"\u00e9".encode("utf-8") * (768 * 1024), 4)),
+        ("BINUNICODE8", 4, support.handmade_counted(b"\x8d", "\u00e9".encode("utf-8") * (768 * 1024), 4)),
         ("one_big_frame", 4, support.reframe(support.ref_dumps(support.large_objects()[-1][1], 4), 1 << 30)),
     ]
 if support.DUMP_PROTOCOL >= 5:

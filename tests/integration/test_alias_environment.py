@@ -10,22 +10,24 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import served_by_pickle5_rs
 
 import pickle5_rs
-from conftest import served_by_pickle5_rs
 
 
 def pickle5_in_this_process():
     """What a worker reports: is `pickle5`, as the libraries imported it, pickle5_rs?"""
     import os
 
+    # isort: off
+    # The libraries first, then pickle5 as they found it, then the stdlib's pickle.
     import cloudpickle.compat
     import distributed.protocol.pickle
     import numpy.compat
-
     import pickle5
-
     import pickle
+
+    # isort: on
 
     return {
         "pid": os.getpid(),

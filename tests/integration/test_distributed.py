@@ -8,11 +8,11 @@ import os
 import sys
 
 import numpy as np
-import pytest
-
 import pickle5
-import pickle5_rs
+import pytest
 from conftest import served_by_pickle5_rs
+
+import pickle5_rs
 
 distributed = pytest.importorskip("distributed")
 from distributed.protocol import deserialize, serialize  # noqa: E402
@@ -68,7 +68,7 @@ def arrays():
         "Fortran-ordered": np.asfortranarray(base),
         "read-only": read_only,
         "non-contiguous": base.copy()[::3, ::2],
-        "int32": np.arange(10 ** 6, dtype=np.int32),
+        "int32": np.arange(10**6, dtype=np.int32),
     }
 
 
@@ -81,7 +81,7 @@ def test_numpy_arrays_through_tasks(client):
     # An array made in a worker and sent back.
     made = client.submit(lambda n: np.asfortranarray(np.arange(n, dtype="f8").reshape(-1, 1000)), 10**6)
     result = made.result()
-    assert result.flags.f_contiguous and result.sum() == np.arange(10 ** 6, dtype="f8").sum()
+    assert result.flags.f_contiguous and result.sum() == np.arange(10**6, dtype="f8").sum()
 
 
 def test_locally_defined_functions_and_classes(client):
@@ -100,10 +100,10 @@ def test_locally_defined_functions_and_classes(client):
     def where_am_i(box):
         return type(box).__name__, os.getpid(), box.total()
 
-    box = client.submit(make_box, 10 ** 6)
+    box = client.submit(make_box, 10**6)
     name, pid, total = client.submit(where_am_i, box).result()
     assert name == "Box" and pid != os.getpid()
-    assert total == float(np.arange(10 ** 6, dtype="f8").sum()) + offset
+    assert total == float(np.arange(10**6, dtype="f8").sum()) + offset
     # Back here, cloudpickle maps the worker's copy of the class to the class it came from.
     local = box.result()
     assert type(local) is Box and local.total() == total
@@ -123,7 +123,8 @@ def out_of_band_frames():
     holder = Holder(**data)
     header, frames = serialize(holder, serializers=("pickle",))
     shared = sorted(
-        name for name, array in data.items()
+        name
+        for name, array in data.items()
         if any(np.shares_memory(np.frombuffer(frame, dtype=np.uint8), array) for frame in frames[1:])
     )
     back = deserialize(header, frames)

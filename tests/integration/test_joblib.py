@@ -27,7 +27,7 @@ def python(code, stdin=None, **kwargs):
         stderr=subprocess.PIPE,
         cwd=str(HERE),
         timeout=300,
-        **kwargs
+        **kwargs,
     )
     assert result.returncode == 0, result.stderr.decode()
     return result.stdout
@@ -63,9 +63,7 @@ def test_joblib_workload():
     assert results["lambdas"] == [i + 5 for i in range(8)]
     big = 300000
     total = big * (big - 1) / 2
-    assert results["arrays"] == [
-        {"memmap": True, "shape": [big], "sum": total + big * i} for i in range(4)
-    ]
+    assert results["arrays"] == [{"memmap": True, "shape": [big], "sum": total + big * i} for i in range(4)]
     assert results["returned_arrays"] == [total * i for i in range(3)]
 
 
@@ -134,8 +132,9 @@ def test_multiprocessing_queue_carries_protocol_5(tmp_path):
     # A pickle5 protocol-5 payload through multiprocessing (its reader is pickle.loads, bound at
     # import as ForkingPickler.loads) to a spawned child and back.
     script = tmp_path / "spawned.py"
-    script.write_text(textwrap.dedent(
-        """
+    script.write_text(
+        textwrap.dedent(
+            """
         import multiprocessing as mp, pickle5, numpy as np
         def work(q_in, q_out):
             import pickle
@@ -149,6 +148,7 @@ def test_multiprocessing_queue_carries_protocol_5(tmp_path):
             print(list(q_out.get()))
             p.join()
         """
-    ))
+        )
+    )
     out = subprocess.check_output([sys.executable, str(script)], timeout=300)
     assert out == b"[0, 2, 4, 6, 8]\n"

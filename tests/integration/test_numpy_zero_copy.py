@@ -12,11 +12,11 @@ import os
 
 import cloudpickle
 import numpy as np
-import pytest
-
 import pickle5
-import pickle5_rs
+import pytest
 from conftest import reference_python
+
+import pickle5_rs
 
 SHAPE = (512, 1024)  # 4 MiB of float64: far more than any pickle of its metadata
 

@@ -1,7 +1,7 @@
 """Writes tests/data/dis_corpus.json: pickles with the text Python 3.8+'s pickletools.dis prints.
 
 Run with Python 3.8 or later (whose pickletools knows protocol 5, and whose dis output has not
-changed since): ``python tests/make_dis_corpus.py``. The tests compare ``python -m pickle5_rs dis``
+changed since): ``python tests/support/make_dis_corpus.py``. The tests compare ``python -m pickle5_rs dis``
 with these texts on every version, 3.6 and 3.7 included, whose own pickletools cannot read
 protocol 5.
 """
@@ -23,15 +23,15 @@ sys.path.insert(0, HERE)
 
 import safe_corpus  # noqa: E402
 
-OUT = os.path.join(HERE, "data", "dis_corpus.json")
+OUT = os.path.join(os.path.dirname(HERE), "data", "dis_corpus.json")
 
 
-class Plain(object):
+class Plain:
     def __init__(self):
         self.a, self.b = 1, [2]
 
 
-class WithNewArgsEx(object):
+class WithNewArgsEx:
     def __new__(cls, *args, **kwargs):
         return object.__new__(cls)
 
@@ -41,11 +41,44 @@ class WithNewArgsEx(object):
 
 def pickler_made():
     """Pickles of everyday objects at every protocol (the stdlib C pickler writes them)."""
-    mixed = [None, True, False, 0, 255, 65535, -1, 2 ** 31, 2 ** 70, -(2 ** 300), 1.5, float("-inf"),
-             "", "a", "é€\U0001f600", "\udc80", b"", b"\x00\xff", bytearray(b"ba"), (), (1,), (1, 2),
-             (1, 2, 3), (1, 2, 3, 4), [], {}, {"k": [1, {"n": None}]}, {1}, frozenset({2}), complex(1, 2),
-             datetime.datetime(2020, 1, 2, 3, 4, 5, 6), decimal.Decimal("1.25"),
-             collections.OrderedDict(a=1), collections.deque([1]), Plain(), WithNewArgsEx()]
+    mixed = [
+        None,
+        True,
+        False,
+        0,
+        255,
+        65535,
+        -1,
+        2**31,
+        2**70,
+        -(2**300),
+        1.5,
+        float("-inf"),
+        "",
+        "a",
+        "é€\U0001f600",
+        "\udc80",
+        b"",
+        b"\x00\xff",
+        bytearray(b"ba"),
+        (),
+        (1,),
+        (1, 2),
+        (1, 2, 3),
+        (1, 2, 3, 4),
+        [],
+        {},
+        {"k": [1, {"n": None}]},
+        {1},
+        frozenset({2}),
+        complex(1, 2),
+        datetime.datetime(2020, 1, 2, 3, 4, 5, 6),
+        decimal.Decimal("1.25"),
+        collections.OrderedDict(a=1),
+        collections.deque([1]),
+        Plain(),
+        WithNewArgsEx(),
+    ]
     shared = ["shared"]
     mixed.append([shared, shared, (shared,)])
     cases = []
@@ -55,11 +88,18 @@ def pickler_made():
     cases.append(("big list p1", pickle.dumps(list(range(1001)), 1)))
     cases.append(("big dict p4", pickle.dumps({i: i for i in range(1001)}, 4)))
     buffers = []
-    data = pickle.dumps([pickle.PickleBuffer(b"abc"), pickle.PickleBuffer(bytearray(b"de"))], 5,
-                        buffer_callback=buffers.append)
+    data = pickle.dumps(
+        [pickle.PickleBuffer(b"abc"), pickle.PickleBuffer(bytearray(b"de"))],
+        5,
+        buffer_callback=buffers.append,
+    )
     cases.append(("out-of-band buffers", data))
-    cases.append(("in-band buffers", pickle.dumps([pickle.PickleBuffer(b"abc"),
-                                                  pickle.PickleBuffer(bytearray(b"de"))], 5)))
+    cases.append(
+        (
+            "in-band buffers",
+            pickle.dumps([pickle.PickleBuffer(b"abc"), pickle.PickleBuffer(bytearray(b"de"))], 5),
+        )
+    )
     cases.append(("empty set p4", pickle.dumps(set(), 4)))
     cases.append(("frozenset p4", pickle.dumps(frozenset({1, 2}), 4)))
     cases.append(("bytes8-sized text", pickle.dumps("x" * 300, 4)))
@@ -69,7 +109,10 @@ def pickler_made():
 def handmade():
     """Opcodes the stdlib pickler does not write today, and odd but valid spellings."""
     return [
-        ("py2 strings", b"(S'a\\'b\\n'\nS\"q\"\nT\x02\x00\x00\x00\xe9xU\x01zI00\nI01\nI-7\nL12L\nF1.5\ntp0\n."),
+        (
+            "py2 strings",
+            b"(S'a\\'b\\n'\nS\"q\"\nT\x02\x00\x00\x00\xe9xU\x01zI00\nI01\nI-7\nL12L\nF1.5\ntp0\n.",
+        ),
         ("py2 memo text", b"(lp0\nI1\nag0\nag0\na."),
         ("py2 set", safe_corpus.python2_pickles()[0][1]),
         ("dict and list marks", b"(I1\nI2\nd(I3\nl(t."[:-4] + b"t."),
@@ -80,7 +123,10 @@ def handmade():
         ("persistent ids", b"Pabc\n0X\x01\x00\x00\x00xQ."),
         ("extensions", b"\x80\x02\x82\x01\x83\x02\x01\x84\x03\x00\x00\x00\x87."),
         ("long4", b"\x80\x02\x8b\x02\x00\x00\x00\xff\x7f."),
-        ("binunicode8 binbytes8", b"\x80\x04\x8d\x01\x00\x00\x00\x00\x00\x00\x00a\x8e\x01\x00\x00\x00\x00\x00\x00\x00b\x86."),
+        (
+            "binunicode8 binbytes8",
+            b"\x80\x04\x8d\x01\x00\x00\x00\x00\x00\x00\x00a\x8e\x01\x00\x00\x00\x00\x00\x00\x00b\x86.",
+        ),
         ("stack_global memoize", b"\x80\x04\x8c\x01a\x94\x8c\x01b\x94\x93\x94h\x00\x86."),
         ("newobj_ex", b"\x80\x04\x8c\x01m\x8c\x01C\x93)}\x92."),
         ("additems", b"\x80\x04\x8f(K\x01K\x02\x90."),
@@ -140,8 +186,9 @@ def hostile():
     marker = "/nonexistent/marker"
     cases = []
     for case_id, data, _ in safe_corpus.hostile_corpus(marker):
-        if case_id.startswith(("p0 ", "p4 ", "p5 ")) and ("os.system" in case_id or "type()" in case_id
-                                                           or "BUILD" in case_id or "EXT" in case_id):
+        if case_id.startswith(("p0 ", "p4 ", "p5 ")) and (
+            "os.system" in case_id or "type()" in case_id or "BUILD" in case_id or "EXT" in case_id
+        ):
             cases.append(("hostile " + case_id, data))
     return cases
 
@@ -161,10 +208,19 @@ def main():
     entries = []
     for group in (pickler_made(), handmade(), malformed(), hostile()):
         for case_id, data in group:
-            for indent in (4, 2, 0) if case_id.startswith(("mixed p0", "mixed p5", "py2", "inst", "pop")) else (4,):
+            for indent in (
+                (4, 2, 0) if case_id.startswith(("mixed p0", "mixed p5", "py2", "inst", "pop")) else (4,)
+            ):
                 text, error = expected(data, indent)
-                entries.append({"id": case_id, "indent": indent, "pickles": [binascii.hexlify(data).decode()],
-                                "text": text, "error": error})
+                entries.append(
+                    {
+                        "id": case_id,
+                        "indent": indent,
+                        "pickles": [binascii.hexlify(data).decode()],
+                        "text": text,
+                        "error": error,
+                    }
+                )
     # --memo: the memo of one pickle carries over to the next (one Pickler, two dumps).
     f = io.BytesIO()
     pickler = pickle.Pickler(f, 2)
@@ -172,12 +228,19 @@ def main():
     pickler.dump(shared)
     first = f.getvalue()
     pickler.dump([shared, shared])
-    second = f.getvalue()[len(first):]
+    second = f.getvalue()[len(first) :]
     memo = {}
     texts = [expected(data, 4, memo)[0] for data in (first, second)]
-    entries.append({"id": "memo across pickles", "indent": 4, "memo": True,
-                    "pickles": [binascii.hexlify(d).decode() for d in (first, second)],
-                    "texts": texts, "error": None})
+    entries.append(
+        {
+            "id": "memo across pickles",
+            "indent": 4,
+            "memo": True,
+            "pickles": [binascii.hexlify(d).decode() for d in (first, second)],
+            "texts": texts,
+            "error": None,
+        }
+    )
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w") as f:
         json.dump({"python": sys.version.split()[0], "cases": entries}, f, indent=0)

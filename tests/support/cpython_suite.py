@@ -1,6 +1,6 @@
 """Loads CPython's own pickle test suite and the implementation it is run against.
 
-Used by ``test_cpython_suite.py``; kept apart so that pytest never collects the
+Used by ``tests/test_cpython_suite.py``; kept apart so that pytest never collects the
 suite's abstract ``TestCase`` classes (3.8's are ``TestCase`` subclasses, and
 pytest collects every ``TestCase`` subclass it finds in a test module).
 
@@ -56,7 +56,7 @@ class _MissingClass:
     _qualified = "?"
 
     def __init__(self, *args, **kwargs):
-        raise NotImplementedError("%s does not exist yet" % self._qualified)
+        raise NotImplementedError("%s is missing from the module under test" % self._qualified)
 
 
 def _missing_class(qualified):
@@ -65,7 +65,7 @@ def _missing_class(qualified):
 
 def _missing_function(qualified):
     def missing(*args, **kwargs):
-        raise NotImplementedError("%s does not exist yet" % qualified)
+        raise NotImplementedError("%s is missing from the module under test" % qualified)
 
     missing.__name__ = qualified.rpartition(".")[2]
     return missing
@@ -210,8 +210,15 @@ def _modules_replaced(replacements):
     for name, module in replacements.items():
         parent_name, _, child = name.rpartition(".")
         parent = sys.modules.get(parent_name) if parent_name else None
-        saved.append((name, sys.modules.get(name, _MISSING), parent, child,
-                      parent.__dict__.get(child, _MISSING) if parent is not None else _MISSING))
+        saved.append(
+            (
+                name,
+                sys.modules.get(name, _MISSING),
+                parent,
+                child,
+                parent.__dict__.get(child, _MISSING) if parent is not None else _MISSING,
+            )
+        )
         sys.modules[name] = module
         if parent is not None:
             setattr(parent, child, module)
@@ -284,9 +291,25 @@ def _suite_pickle_module(target):
 def _preimport_suite_dependencies():
     # Imported before sys.modules is patched, so that none of them binds the
     # stand-in ``pickle`` for good.
-    for name in ("collections", "copyreg", "dbm", "io", "functools", "os", "math", "shutil",
-                 "struct", "threading", "unittest", "weakref", "textwrap", "http.cookies",
-                 "_compat_pickle", "_pickle", "builtins"):
+    for name in (
+        "collections",
+        "copyreg",
+        "dbm",
+        "io",
+        "functools",
+        "os",
+        "math",
+        "shutil",
+        "struct",
+        "threading",
+        "unittest",
+        "weakref",
+        "textwrap",
+        "http.cookies",
+        "_compat_pickle",
+        "_pickle",
+        "builtins",
+    ):
         importlib.import_module(name)
     for optional in ("_testbuffer", "numpy"):
         try:
@@ -306,7 +329,9 @@ def _load_38_suite(target):
     _preimport_suite_dependencies()
     replaced = {"pickle": suite_pickle, "pickletools": pickle5.pickletools, "test.support": support}
     with _modules_replaced(replaced):
-        pickletester = _load_module_from_file(_PICKLETESTER_38_NAME, os.path.join(directory, "pickletester.py"))
+        pickletester = _load_module_from_file(
+            _PICKLETESTER_38_NAME, os.path.join(directory, "pickletester.py")
+        )
     replaced["test.pickletester"] = pickletester
     with _modules_replaced(replaced):
         test_pickle = _load_module_from_file(_TEST_PICKLE_38_NAME, os.path.join(directory, "test_pickle.py"))

@@ -68,7 +68,7 @@ def with_load(file_factory):
 
 class ModuleTests(AbstractPickleModuleTests):
     # As CPickleTests, with the readers of the extended pickle module.
-    from _pickle import dump, dumps, Pickler
+    from _pickle import Pickler, dump, dumps
 
     load = staticmethod(pickle.load)
     loads = staticmethod(pickle.loads)
@@ -107,7 +107,6 @@ EXTENDED["ExtendedPicklerUnpicklerObjectTests"] = type(
     (tp.CPicklerUnpicklerObjectTests,),
     {"unpickler_class": pickle.Unpickler},
 )
-
 
 
 def test_proto(self):
@@ -150,9 +149,7 @@ def run(classes, verbosity, names):
     for name, cls in sorted(classes.items()):
         suite = loader.loadTestsFromTestCase(cls)
         if names:
-            suite = unittest.TestSuite(
-                test for test in suite if any(n in test.id() for n in names)
-            )
+            suite = unittest.TestSuite(test for test in suite if any(n in test.id() for n in names))
         stream = io.StringIO()
         result = unittest.TextTestRunner(stream=stream, verbosity=verbosity).run(suite)
         failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)

@@ -195,14 +195,29 @@ def hostile_corpus(marker):
             for form, body in call_forms(module, name, args)[:1] + call_forms(module, name, args)[2:3]:
                 cases.append(("p%d py2 %s %s.%s" % (protocol, form, module, name), head + body + STOP, None))
         for module, name in DOTTED_TRICKS:
-            cases.append(("p%d dotted %s/%s" % (protocol, module, name),
-                          head + stack_global(module, name) + EMPTY_TUPLE + REDUCE + STOP, None))
+            cases.append(
+                (
+                    "p%d dotted %s/%s" % (protocol, module, name),
+                    head + stack_global(module, name) + EMPTY_TUPLE + REDUCE + STOP,
+                    None,
+                )
+            )
             if module and name:  # GLOBAL cannot spell an empty name
-                cases.append(("p%d dotted-global %s/%s" % (protocol, module, name),
-                              head + global_(module, name) + STOP, None))
+                cases.append(
+                    (
+                        "p%d dotted-global %s/%s" % (protocol, module, name),
+                        head + global_(module, name) + STOP,
+                        None,
+                    )
+                )
         for code, module, name in EXTENSIONS:
-            cases.append(("p%d EXT %d %s.%s" % (protocol, code, module, name),
-                          head + ext_ops(code) + args_tuple(["1"]) + REDUCE + STOP, None))
+            cases.append(
+                (
+                    "p%d EXT %d %s.%s" % (protocol, code, module, name),
+                    head + ext_ops(code) + args_tuple(["1"]) + REDUCE + STOP,
+                    None,
+                )
+            )
         cases.extend(_structural_cases(head, protocol, marker))
     return cases
 
@@ -214,6 +229,8 @@ def _structural_cases(head, protocol, marker):
     odict = global_("collections", "OrderedDict")
     recon = global_("copyreg", "_reconstructor")
     obj = global_("builtins", "object")
+    # Kept as written: a pickle's opcodes on a line or two, not one opcode a line.
+    # fmt: off
     cases = [
         # copyreg._reconstructor: its class must be allowed (refused by name) ...
         (p + "reconstructor forbidden class",
@@ -295,6 +312,7 @@ def _structural_cases(head, protocol, marker):
         (p + "PERSID", head + b"P" + b"os.system\n" + STOP, None),
         (p + "BINPERSID", head + text("os.system") + b"Q" + STOP, None),
     ]
+    # fmt: on
     return cases
 
 
@@ -306,29 +324,89 @@ def allowed_objects():
     utc = datetime.timezone.utc
     plus2 = datetime.timezone(datetime.timedelta(hours=2), "EET")
     objects = [
-        None, True, False, 0, 1, -1, 255, 65535, 2 ** 31, -2 ** 31 - 1, 2 ** 64, -2 ** 200, 10 ** 300,
-        0.0, -1.5, 1e300, float("inf"), 1.0 / 3,
-        "", "a", "héllo wörld €", "\udcff surrogate", "x" * 300,
-        b"", b"\x00\xff", b"abc" * 100, bytearray(), bytearray(b"\x00ab\xff"),
-        (), (1,), (1, 2), (1, 2, 3), (1, 2, 3, 4), [], [1, [2, [3]]], {}, {"a": 1, 2: "b", (3,): [4]},
-        set(), {1, 2, 3}, frozenset(), frozenset({"a", "b"}),
-        complex(1, -2), complex(0, 0),
-        range(3), range(1, 10, 3), slice(1, 2, 3), slice(None), Ellipsis, NotImplemented,
-        datetime.date(2020, 2, 29), datetime.time(12, 30, 45, 123456), datetime.time(1, 2, tzinfo=utc),
+        None,
+        True,
+        False,
+        0,
+        1,
+        -1,
+        255,
+        65535,
+        2**31,
+        -(2**31) - 1,
+        2**64,
+        -(2**200),
+        10**300,
+        0.0,
+        -1.5,
+        1e300,
+        float("inf"),
+        1.0 / 3,
+        "",
+        "a",
+        "héllo wörld €",
+        "\udcff surrogate",
+        "x" * 300,
+        b"",
+        b"\x00\xff",
+        b"abc" * 100,
+        bytearray(),
+        bytearray(b"\x00ab\xff"),
+        (),
+        (1,),
+        (1, 2),
+        (1, 2, 3),
+        (1, 2, 3, 4),
+        [],
+        [1, [2, [3]]],
+        {},
+        {"a": 1, 2: "b", (3,): [4]},
+        set(),
+        {1, 2, 3},
+        frozenset(),
+        frozenset({"a", "b"}),
+        complex(1, -2),
+        complex(0, 0),
+        range(3),
+        range(1, 10, 3),
+        slice(1, 2, 3),
+        slice(None),
+        Ellipsis,
+        NotImplemented,
+        datetime.date(2020, 2, 29),
+        datetime.time(12, 30, 45, 123456),
+        datetime.time(1, 2, tzinfo=utc),
         datetime.datetime(2021, 12, 31, 23, 59, 59, 999999),
-        datetime.datetime(2021, 1, 1, tzinfo=plus2), datetime.datetime(2000, 1, 1, tzinfo=utc),
+        datetime.datetime(2021, 1, 1, tzinfo=plus2),
+        datetime.datetime(2000, 1, 1, tzinfo=utc),
         datetime.datetime(2021, 11, 7, 1, 30, fold=1),
-        datetime.timedelta(days=-3, seconds=5, microseconds=7), utc, plus2,
-        decimal.Decimal("3.14159"), decimal.Decimal("-0"), decimal.Decimal("NaN"), decimal.Decimal("1e-999"),
-        fractions.Fraction(22, 7), fractions.Fraction(-1, 3),
-        uuid.UUID("12345678-1234-5678-1234-567812345678"), uuid.UUID(int=0),
-        collections.OrderedDict([("b", 1), ("a", [2])]), collections.deque([1, "2", 3.0]),
-        collections.deque([1, 2], maxlen=5), collections.Counter("abracadabra"),
+        datetime.timedelta(days=-3, seconds=5, microseconds=7),
+        utc,
+        plus2,
+        decimal.Decimal("3.14159"),
+        decimal.Decimal("-0"),
+        decimal.Decimal("NaN"),
+        decimal.Decimal("1e-999"),
+        fractions.Fraction(22, 7),
+        fractions.Fraction(-1, 3),
+        uuid.UUID("12345678-1234-5678-1234-567812345678"),
+        uuid.UUID(int=0),
+        collections.OrderedDict([("b", 1), ("a", [2])]),
+        collections.deque([1, "2", 3.0]),
+        collections.deque([1, 2], maxlen=5),
+        collections.Counter("abracadabra"),
     ]
     shared = [1, 2]
     objects.append([shared, shared, {"again": shared}])
-    objects.append({"when": datetime.datetime(2020, 5, 17), "amount": decimal.Decimal("9.99"),
-                    "tags": {"x", "y"}, "id": uuid.UUID(int=12345), "raw": b"\x01\x02"})
+    objects.append(
+        {
+            "when": datetime.datetime(2020, 5, 17),
+            "amount": decimal.Decimal("9.99"),
+            "tags": {"x", "y"},
+            "id": uuid.UUID(int=12345),
+            "raw": b"\x01\x02",
+        }
+    )
     objects.append([datetime.datetime(2020, 1, 1 + i % 28, i % 24) for i in range(50)])
     return objects
 
@@ -342,8 +420,11 @@ def same(a, b):
     if isinstance(a, decimal.Decimal) and a.is_nan():
         return b.is_nan()
     if isinstance(a, (list, tuple, collections.deque)):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b)) and (
-            not isinstance(a, collections.deque) or a.maxlen == b.maxlen)
+        return (
+            len(a) == len(b)
+            and all(same(x, y) for x, y in zip(a, b))
+            and (not isinstance(a, collections.deque) or a.maxlen == b.maxlen)
+        )
     if isinstance(a, dict):
         return list(a.keys()) == list(b.keys()) and all(same(a[k], b[k]) for k in a)
     if isinstance(a, datetime.datetime):
@@ -357,11 +438,16 @@ def python2_pickles():
         ("py2 set p0", b"c__builtin__\nset\np0\n((lp1\nI1\naI2\natp2\nRp3\n.", {1, 2}),
         ("py2 set p2", b"\x80\x02c__builtin__\nset\nq\x00]q\x01(K\x01K\x02e\x85q\x02Rq\x03.", {1, 2}),
         ("py2 frozenset p2", b"\x80\x02c__builtin__\nfrozenset\n]K\x03a\x85R.", frozenset([3])),
-        ("py2 datetime p2",
-         b"\x80\x02cdatetime\ndatetime\nU\n\x07\xe4\x01\x02\x03\x04\x05\x00\x00\x06\x85R.",
-         datetime.datetime(2020, 1, 2, 3, 4, 5, 6)),
+        (
+            "py2 datetime p2",
+            b"\x80\x02cdatetime\ndatetime\nU\n\x07\xe4\x01\x02\x03\x04\x05\x00\x00\x06\x85R.",
+            datetime.datetime(2020, 1, 2, 3, 4, 5, 6),
+        ),
         ("py2 decimal p0", b"cdecimal\nDecimal\n(S'1.5'\ntR.", decimal.Decimal("1.5")),
-        ("py2 OrderedDict p2", b"\x80\x02ccollections\nOrderedDict\n]U\x01aK\x01\x86a\x85R.",
-         collections.OrderedDict([("a", 1)])),
+        (
+            "py2 OrderedDict p2",
+            b"\x80\x02ccollections\nOrderedDict\n]U\x01aK\x01\x86a\x85R.",
+            collections.OrderedDict([("a", 1)]),
+        ),
         ("py2 xrange p2", b"\x80\x02c__builtin__\nxrange\nK\x00K\x05K\x01\x87R.", range(5)),
     ]

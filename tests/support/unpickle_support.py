@@ -65,7 +65,7 @@ def ref_dumps(obj, protocol, **kwargs):
 # --- outcomes and error comparison -------------------------------------------------------------
 
 
-class Outcome(object):
+class Outcome:
     """What a load did: a value, or an exception."""
 
     __slots__ = ("value", "exc")
@@ -195,7 +195,7 @@ def assert_same_outcome(ref, got, context=""):
 # --- file-like objects -------------------------------------------------------------------------
 
 
-class ReadReadline(object):
+class ReadReadline:
     """Only ``read`` and ``readline``: the minimum the Unpickler accepts."""
 
     def __init__(self, data):
@@ -279,13 +279,13 @@ GOOD_FILE_KINDS = collections.OrderedDict(
 # --- sample objects ---------------------------------------------------------------------------
 
 
-class Plain(object):
+class Plain:
     def __init__(self, a=1, b="two"):
         self.a = a
         self.b = b
 
 
-class Slotted(object):
+class Slotted:
     __slots__ = ("x", "y")
 
     def __init__(self, x=1, y=2):
@@ -293,7 +293,7 @@ class Slotted(object):
         self.y = y
 
 
-class WithState(object):
+class WithState:
     def __init__(self):
         self.v = [1, 2]
 
@@ -304,7 +304,7 @@ class WithState(object):
         self.__dict__.update(state)
 
 
-class Reduced(object):
+class Reduced:
     def __init__(self, *args):
         self.args = args
 
@@ -312,7 +312,7 @@ class Reduced(object):
         return (Reduced, self.args)
 
 
-class KwNew(object):
+class KwNew:
     """__getnewargs_ex__ with keyword arguments: NEWOBJ_EX at protocol 4+."""
 
     def __new__(cls, a, b=0):
@@ -352,15 +352,15 @@ def sample_objects():
         ("None", None),
         ("bools", [True, False]),
         ("small_ints", [0, 1, -1, 255, 256, 65535, 65536, -65536]),
-        ("int32", [2 ** 31 - 1, -(2 ** 31)]),
-        ("bigints", [2 ** 31, 2 ** 63, -(2 ** 64), 2 ** 1000, -(2 ** 2000) + 1]),
+        ("int32", [2**31 - 1, -(2**31)]),
+        ("bigints", [2**31, 2**63, -(2**64), 2**1000, -(2**2000) + 1]),
         ("floats", [0.0, -0.0, 1.5, -1e300, 1e-300, float("inf"), float("-inf"), float("nan")]),
         ("complex", 1 + 2j),
         ("str_empty", ""),
         ("str_ascii", "abc"),
-        ("str_nonascii", u"\xe9\u20ac\U0001f600"),
-        ("str_specials", u"a\nb\\c'\"\r\x00"),
-        ("str_surrogate", u"\ud800x"),
+        ("str_nonascii", "\xe9\u20ac\U0001f600"),
+        ("str_specials", "a\nb\\c'\"\r\x00"),
+        ("str_surrogate", "\ud800x"),
         ("str_300", "x" * 300),
         ("bytes_empty", b""),
         ("bytes", b"\x00\xff" * 3),
@@ -396,7 +396,7 @@ def large_objects():
     return [
         ("big_bytes", b"\xab" * (2 * 1024 * 1024 + 3)),
         ("big_bytearray", bytearray(b"\xcd" * (1024 * 1024 + 5))),
-        ("big_str", u"\u20ac" * (700 * 1024)),
+        ("big_str", "\u20ac" * (700 * 1024)),
         ("many_frames", [str(i) for i in range(15000)]),
         ("mixed_payloads", [b"p" * 70000, "q" * 70000, [1, 2], b"r" * 3]),
     ]
@@ -493,7 +493,7 @@ def cut_points(data, budget=400):
     return sorted(p for p in points if 0 <= p < n)
 
 
-class Blob(object):
+class Blob:
     """Holds a buffer and pickles it as a PickleBuffer, so protocol 5 can send it out of band."""
 
     def __init__(self, data):

@@ -32,9 +32,17 @@ class Boom(Exception):
     pass
 
 
-GRAPH = {"ints": list(range(50)), "s": "x" * 100, "b": b"y" * 100, "f": 1.5,
-         "t": (1, "a", None), "set": {1, 2, 3}, "nested": [[1, [2, [3]]]],
-         "obj": Plain([1, 2]), "big": 10 ** 40}
+GRAPH = {
+    "ints": list(range(50)),
+    "s": "x" * 100,
+    "b": b"y" * 100,
+    "f": 1.5,
+    "t": (1, "a", None),
+    "set": {1, 2, 3},
+    "nested": [[1, [2, [3]]]],
+    "obj": Plain([1, 2]),
+    "big": 10**40,
+}
 GRAPH["self"] = GRAPH
 DATA = P.dumps(GRAPH, 4)
 DATA5 = P.dumps([P.PickleBuffer(b"abc" * 100), GRAPH], 5, buffer_callback=lambda b: False)
@@ -197,11 +205,18 @@ def measure(name, iterations):
     gc.collect()
     last = (rss_kb(), tracemalloc.get_traced_memory()[0], len(gc.get_objects()))
     tracemalloc.stop()
-    print(json.dumps({
-        "scenario": name, "iterations": iterations,
-        "rss_kb": [first[0], last[0]], "traced": [first[1], last[1]],
-        "gc_objects": [first[2], last[2]],
-    }), flush=True)
+    print(
+        json.dumps(
+            {
+                "scenario": name,
+                "iterations": iterations,
+                "rss_kb": [first[0], last[0]],
+                "traced": [first[1], last[1]],
+                "gc_objects": [first[2], last[2]],
+            }
+        ),
+        flush=True,
+    )
 
 
 def main():

@@ -48,7 +48,7 @@ def _indexed_ops(op, indices):
     out = bytearray(5 * n)
     out[0::5] = op * n
     for k in range(4):
-        out[1 + k::5] = idx[k::4]
+        out[1 + k :: 5] = idx[k::4]
     return bytes(out)
 
 
@@ -59,53 +59,57 @@ def _frame(payload):
 # name: (headroom in MiB, builds the input, runs the operation with module `m`)
 CASES = {
     # -- the pickler's output buffer --
-    "dumps-ascii-str-protocol0": (
-        32, lambda: "a" * (64 * MiB), lambda m, d: m.dumps(d, protocol=0)),
-    "dumps-nonascii-str-protocol0": (
-        32, lambda: "\u20ac" * (8 * MiB), lambda m, d: m.dumps(d, protocol=0)),
-    "dumps-list-of-none-protocol0": (
-        16, lambda: [None] * (16 * MiB), lambda m, d: m.dumps(d, protocol=0)),
-    "dumps-list-of-none-protocol5": (
-        8, lambda: [None] * (16 * MiB), lambda m, d: m.dumps(d, protocol=5)),
-    "dumps-huge-int-protocol2": (
-        32, lambda: 1 << (8 * 48 * MiB), lambda m, d: m.dumps(d, protocol=2)),
-    "dumps-large-bytes-protocol5": (
-        32, lambda: b"x" * (64 * MiB), lambda m, d: m.dumps(d, protocol=5)),
+    "dumps-ascii-str-protocol0": (32, lambda: "a" * (64 * MiB), lambda m, d: m.dumps(d, protocol=0)),
+    "dumps-nonascii-str-protocol0": (32, lambda: "\u20ac" * (8 * MiB), lambda m, d: m.dumps(d, protocol=0)),
+    "dumps-list-of-none-protocol0": (16, lambda: [None] * (16 * MiB), lambda m, d: m.dumps(d, protocol=0)),
+    "dumps-list-of-none-protocol5": (8, lambda: [None] * (16 * MiB), lambda m, d: m.dumps(d, protocol=5)),
+    "dumps-huge-int-protocol2": (32, lambda: 1 << (8 * 48 * MiB), lambda m, d: m.dumps(d, protocol=2)),
+    "dumps-large-bytes-protocol5": (32, lambda: b"x" * (64 * MiB), lambda m, d: m.dumps(d, protocol=5)),
     # -- the pickler's memo (file mode: the output does not accumulate) --
     "dump-many-memoized-strs": (
-        24, lambda: [str(i) for i in range(3 * MiB)],
-        lambda m, d: m.Pickler(NullFile(), 4).dump(d)),
+        24,
+        lambda: [str(i) for i in range(3 * MiB)],
+        lambda m, d: m.Pickler(NullFile(), 4).dump(d),
+    ),
     # -- the unpickler's mark stack, value stack and memo --
-    "loads-deep-marks": (
-        64, lambda: b"(" * (32 * MiB) + b".", lambda m, d: m.loads(d)),
-    "loads-many-nones": (
-        48, lambda: b"\x80\x05" + b"N" * (16 * MiB) + b".", lambda m, d: m.loads(d)),
-    "loads-many-memoize": (
-        48, lambda: b"\x80\x05N" + b"\x94" * (16 * MiB) + b".", lambda m, d: m.loads(d)),
+    "loads-deep-marks": (64, lambda: b"(" * (32 * MiB) + b".", lambda m, d: m.loads(d)),
+    "loads-many-nones": (48, lambda: b"\x80\x05" + b"N" * (16 * MiB) + b".", lambda m, d: m.loads(d)),
+    "loads-many-memoize": (48, lambda: b"\x80\x05N" + b"\x94" * (16 * MiB) + b".", lambda m, d: m.loads(d)),
     "loads-many-long-binput": (
-        32, lambda: b"\x80\x02N" + _indexed_ops(b"r", range(8 * MiB)) + b".",
-        lambda m, d: m.loads(d)),
+        32,
+        lambda: b"\x80\x02N" + _indexed_ops(b"r", range(8 * MiB)) + b".",
+        lambda m, d: m.loads(d),
+    ),
     "loads-many-sparse-long-binput": (
-        16, lambda: b"\x80\x02N" + _indexed_ops(b"r", range(4000000000, 4000000000 - 2 * MiB, -1))
-        + b".", lambda m, d: m.loads(d)),
+        16,
+        lambda: b"\x80\x02N" + _indexed_ops(b"r", range(4000000000, 4000000000 - 2 * MiB, -1)) + b".",
+        lambda m, d: m.loads(d),
+    ),
     # -- payloads whose length passes the truncation check because the data is there --
     "loads-binunicode-real-data": (
-        32, lambda: b"\x80\x04X" + struct.pack("<I", 64 * MiB) + b"a" * (64 * MiB) + b".",
-        lambda m, d: m.loads(d)),
+        32,
+        lambda: b"\x80\x04X" + struct.pack("<I", 64 * MiB) + b"a" * (64 * MiB) + b".",
+        lambda m, d: m.loads(d),
+    ),
     "load-binbytes8-from-file": (
-        32, lambda: b"\x80\x05\x8e" + struct.pack("<Q", 48 * MiB) + b"x" * (48 * MiB) + b".",
-        lambda m, d: m.load(ReadReadline(d))),
+        32,
+        lambda: b"\x80\x05\x8e" + struct.pack("<Q", 48 * MiB) + b"x" * (48 * MiB) + b".",
+        lambda m, d: m.load(ReadReadline(d)),
+    ),
     "load-long-frame-from-file": (
-        32, lambda: b"\x80\x04" + _frame(b"\x8e" + struct.pack("<Q", 48 * MiB) + b"x" * (48 * MiB))
-        + b".", lambda m, d: m.load(ReadReadline(d))),
+        32,
+        lambda: b"\x80\x04" + _frame(b"\x8e" + struct.pack("<Q", 48 * MiB) + b"x" * (48 * MiB)) + b".",
+        lambda m, d: m.load(ReadReadline(d)),
+    ),
     # -- protocol 0 text lines --
-    "loads-unicode-line": (
-        32, lambda: b"V" + b"a" * (64 * MiB) + b"\n.", lambda m, d: m.loads(d)),
-    "loads-float-line": (
-        32, lambda: b"F" + b"1" * (64 * MiB) + b"\n.", lambda m, d: m.loads(d)),
+    "loads-unicode-line": (32, lambda: b"V" + b"a" * (64 * MiB) + b"\n.", lambda m, d: m.loads(d)),
+    "loads-float-line": (32, lambda: b"F" + b"1" * (64 * MiB) + b"\n.", lambda m, d: m.loads(d)),
     # -- an error message quoting a huge name from the input --
     "loads-huge-global-name": (
-        64, lambda: b"cbuiltins\n" + b"x" * (24 * MiB) + b"\n.", lambda m, d: m.loads(d)),
+        64,
+        lambda: b"cbuiltins\n" + b"x" * (24 * MiB) + b"\n.",
+        lambda m, d: m.loads(d),
+    ),
 }
 
 

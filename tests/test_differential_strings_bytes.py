@@ -1,6 +1,7 @@
 """Differential tests (see tests/support/differential.py): str, bytes, bytearray and PickleBuffer."""
 
 import random
+import sys
 
 import pytest
 
@@ -99,3 +100,26 @@ def test_large_picklebuffer_in_band_file_and_memory():
         ours.Pickler(got_file, 5).dump([got_pb, b"x", got_pb])
         assert got_file.chunks == exp_file.chunks
         assert got_types == exp_types
+
+
+def test_large_copied_payloads_in_memory():
+    # Payloads of 1 MiB and more that must be copied when written (bytearrays, writable buffers)
+    # go straight into the result, which grows as needed and is cut to length at the end: many of
+    # them, between other output, before and after bytes kept by reference, and with nothing after.
+    big = bytearray(b"a" * (1 << 20))
+    cases = [
+        big,
+        [big, "after"],
+        ["before", bytearray(b"b" * (3 << 20)), bytearray(b"c" * (2 << 20)), b"d" * (1 << 20), big],
+        [bytearray(bytes([i % 251]) * ((1 << 20) + i * 4099)) for i in range(12)],
+        {"x": bytearray(b"e" * (5 << 20)), "y": list(range(50000)), "z": bytearray(b"f" * (1 << 20))},
+    ]
+    for value in cases:
+        for payload in ([value], [ours.PickleBuffer(big), value]):
+            expected = ref.dumps(
+                [ref.PickleBuffer(big) if isinstance(v, ours.PickleBuffer) else v for v in payload], 5
+            )
+            got = ours.dumps(payload, 5)
+            assert got == expected
+            assert sys.getsizeof(got) == sys.getsizeof(expected)
+            assert hash(got) == hash(expected)

@@ -5,6 +5,7 @@
 //! same signature by every CPython >= 3.6 are declared in [`raw`]; see docs/design.md for the policy.
 
 pub mod buffer;
+pub mod bytes_layout;
 pub mod fastcall;
 pub mod getset;
 pub mod heap_type;
@@ -591,6 +592,23 @@ impl NewBuffer {
 
     pub fn finish(self) -> Obj {
         self.obj
+    }
+
+    fn is_bytearray(&self) -> bool {
+        self.bytearray
+    }
+
+    /// The length the object was created with.
+    pub fn len(&self) -> usize {
+        // SAFETY: the object is a live bytes or bytearray object.
+        let n = unsafe {
+            if self.bytearray {
+                ffi::PyByteArray_Size(self.obj.as_ptr())
+            } else {
+                ffi::PyBytes_Size(self.obj.as_ptr())
+            }
+        };
+        n.max(0) as usize
     }
 }
 

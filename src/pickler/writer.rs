@@ -65,7 +65,22 @@ pub struct Writer {
     /// Number of `file.write` calls made (Python code that may change anything).
     file_writes: u64,
     segments: Vec<Segment>,
+    /// In memory mode, once a large payload had to be copied: the output up to it and the
+    /// payload, in a new `bytes` object with room to spare that becomes the result (then the
+    /// output is `base`, `segments`, `buf`, in that order).
+    base: Option<Base>,
 }
+
+/// A `bytes` object being filled (its first `len` bytes), to be cut to the pickle's length.
+struct Base {
+    bytes: NewBuffer,
+    len: usize,
+}
+
+/// Payloads copied into the result directly (see [`Writer::copy_into_base`]) from this size.
+const BASE_MIN_PAYLOAD: usize = 1 << 20;
+/// The least room a new base leaves for what follows its payload.
+const BASE_MIN_SPARE: usize = 64 * 1024;
 
 impl Writer {
     pub fn new(file_write: Option<Obj>) -> Writer {
@@ -81,6 +96,7 @@ impl Writer {
             file_write,
             file_writes: 0,
             segments: Vec::new(),
+            base: None,
         }
     }
 
@@ -249,41 +265,102 @@ impl Writer {
                     self.segments.push(Segment::Held(h));
                     Ok(())
                 }
+                Payload::Borrowed { data, .. }
+                    if data.len() >= BASE_MIN_PAYLOAD && ffi::bytes_layout::in_use() =>
+                {
+                    self.copy_into_base(data)
+                }
                 Payload::Borrowed { data, .. } => self.write(data),
             }
         }
     }
 
-    /// Ends memory mode: the whole pickle as one `bytes` object.
-    pub fn finish_bytes(&mut self) -> PyResult<Obj> {
-        self.commit_frame();
-        let tail = &self.buf[..];
-        if self.segments.is_empty() {
-            return ffi::new_bytes(tail);
-        }
-        let total: usize = self
-            .segments
+    fn segments_len(&self) -> usize {
+        self.segments
             .iter()
             .map(|s| match s {
                 Segment::Owned(v) => v.len(),
                 Segment::Held(h) => h.len(),
             })
-            .sum::<usize>()
-            + tail.len();
-        let mut out = NewBuffer::new(total, false)?;
-        let dst = out.as_mut_slice();
-        let mut at = 0;
-        for s in &self.segments {
-            let src = match s {
+            .sum()
+    }
+
+    /// Moves the segments and the buffer to `dst` from `at`; returns where they end.
+    fn drain_into(&mut self, dst: &mut [u8], mut at: usize) -> usize {
+        for s in self.segments.drain(..) {
+            let src = match &s {
                 Segment::Owned(v) => v.as_slice(),
                 Segment::Held(h) => h.as_slice(),
             };
             dst[at..at + src.len()].copy_from_slice(src);
             at += src.len();
         }
-        dst[at..].copy_from_slice(tail);
-        self.segments.clear();
+        dst[at..at + self.buf.len()].copy_from_slice(&self.buf);
+        at += self.buf.len();
         self.buf.clear();
+        at
+    }
+
+    /// Memory mode, a large payload that must be copied now (it may change once Python code runs
+    /// again): the output so far and the payload go into the base, which grows by half again when
+    /// full, as the C pickler's output buffer does, so the payload is copied once.
+    fn copy_into_base(&mut self, payload: &[u8]) -> PyResult<()> {
+        let base_len = self.base.as_ref().map_or(0, |b| b.len);
+        let needed = base_len
+            .checked_add(self.segments_len() + self.buf.len())
+            .and_then(|n| n.checked_add(payload.len()))
+            .ok_or_else(|| pyo3::exceptions::PyMemoryError::new_err(()))?;
+        let mut base = match self.base.take() {
+            Some(base) if base.bytes.len() >= needed => base,
+            old => {
+                let spare = match old {
+                    Some(_) => needed / 2,
+                    None => (needed / 16).max(BASE_MIN_SPARE),
+                };
+                let mut bytes = NewBuffer::new(needed.saturating_add(spare), false)?;
+                if let Some(mut old) = old {
+                    bytes.as_mut_slice()[..base_len]
+                        .copy_from_slice(&old.bytes.as_mut_slice()[..base_len]);
+                }
+                Base {
+                    bytes,
+                    len: base_len,
+                }
+            }
+        };
+        let dst = base.bytes.as_mut_slice();
+        let at = self.drain_into(dst, base.len);
+        dst[at..at + payload.len()].copy_from_slice(payload);
+        base.len = at + payload.len();
+        self.base = Some(base);
+        Ok(())
+    }
+
+    /// Ends memory mode: the whole pickle as one `bytes` object.
+    pub fn finish_bytes(&mut self) -> PyResult<Obj> {
+        self.commit_frame();
+        let rest = self.segments_len() + self.buf.len();
+        if let Some(mut base) = self.base.take() {
+            if base.bytes.len() - base.len >= rest {
+                let dst = base.bytes.as_mut_slice();
+                base.len = self.drain_into(dst, base.len);
+                match base.bytes.finish_shortened(base.len) {
+                    Ok(result) => return Ok(result),
+                    Err(bytes) => base.bytes = bytes,
+                }
+            }
+            // No room for the rest: one more copy, of everything, into a result of the right size.
+            let mut out = NewBuffer::new(base.len + self.segments_len() + self.buf.len(), false)?;
+            let dst = out.as_mut_slice();
+            dst[..base.len].copy_from_slice(&base.bytes.as_mut_slice()[..base.len]);
+            self.drain_into(dst, base.len);
+            return Ok(out.finish());
+        }
+        if self.segments.is_empty() {
+            return ffi::new_bytes(&self.buf);
+        }
+        let mut out = NewBuffer::new(rest, false)?;
+        self.drain_into(out.as_mut_slice(), 0);
         Ok(out.finish())
     }
 }

@@ -34,6 +34,7 @@ fn _core(py: Python, m: &PyModule) -> PyResult<()> {
     ffi::int_layout::init(py)?;
     ffi::seq_layout::init(py)?;
     ffi::bytes_layout::init(py)?;
+    ffi::vectorcall::init(py)?;
     errors::init(py)?;
     tables::init(py)?;
     unpickler::register(py, m)?;
@@ -66,5 +67,6 @@ fn layout_access_status(py: Python) -> PyResult<PyObject> {
     status.set_item("int_digits", ffi::int_layout::in_use())?;
     status.set_item("list_tuple_slots", ffi::seq_layout::in_use())?;
     status.set_item("bytes_shorten", ffi::bytes_layout::in_use())?;
+    status.set_item("vectorcall", ffi::vectorcall::in_use())?;
     Ok(status.into())
 }

@@ -55,6 +55,7 @@ def test_layout_use_is_reported():
     assert status["heap_type_slots"] == (checked and not API_ONLY)
     assert status["list_tuple_slots"] == (checked and not API_ONLY)
     assert status["bytes_shorten"] == (checked and not API_ONLY)
+    assert status["vectorcall"] == (sys.version_info >= (3, 11) and not API_ONLY)
 
 
 @pytest.mark.skipif(REF is None, reason="reference pickle module is not installed")

@@ -18,6 +18,7 @@ pub use raw::resolve as resolve_late_stable_api;
 pub mod seq_layout;
 mod shutdown;
 pub mod stack;
+pub mod vectorcall;
 pub mod version;
 
 use std::os::raw::{c_char, c_int};

@@ -92,6 +92,23 @@ late_stable! {
     pub fn PyObject_GenericGetDict(obj: *mut PyObject, context: *mut c_void) -> *mut PyObject;
 }
 
+/// The address of the function `name` exported by the running interpreter, if it has one.
+pub fn find_optional(py: Python, name: &std::ffi::CStr) -> PyResult<Option<*mut c_void>> {
+    #[cfg(unix)]
+    {
+        let _ = py;
+        // SAFETY: `name` is NUL-terminated; RTLD_DEFAULT searches the objects loaded globally,
+        // among them the interpreter (executable or libpython) whose names extensions bind to.
+        let address = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+        Ok((!address.is_null()).then_some(address))
+    }
+    #[cfg(windows)]
+    {
+        let dll = py.import("sys")?.getattr("dllhandle")?.extract::<usize>()?;
+        Ok(windows::find_optional(dll, name))
+    }
+}
+
 #[cfg(windows)]
 mod windows {
     use std::os::raw::{c_char, c_void};
@@ -118,6 +135,13 @@ mod windows {
         }
         slot.store(address, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// The address of `name` exported by the DLL `module`, if it exports it.
+    pub fn find_optional(module: usize, name: &std::ffi::CStr) -> Option<*mut c_void> {
+        // SAFETY: as in `find`.
+        let address = unsafe { GetProcAddress(module as *mut c_void, name.as_ptr()) };
+        (!address.is_null()).then_some(address)
     }
 }
 

@@ -48,6 +48,17 @@ pub fn call(callable: *mut PyObject, args: *mut PyObject, kwargs: *mut PyObject)
 #[inline]
 pub fn call_args(callable: *mut PyObject, args: &[*mut PyObject]) -> *mut PyObject {
     let end = std::ptr::null_mut::<PyObject>();
+    if let (Some(vectorcall), 1..=3) = (super::vectorcall::get(), args.len()) {
+        // A free slot before the arguments lets a bound method's call put `self` there.
+        let mut slots = [end; 4];
+        slots[1..=args.len()].copy_from_slice(args);
+        let nargsf = args.len() | super::vectorcall::ARGUMENTS_OFFSET;
+        // SAFETY: live objects in an array of `args.len()` after the free slot (writable, as the
+        // offset flag allows the callee to use it), no keywords.
+        return parked_if_unwound(|| unsafe {
+            vectorcall(callable, slots.as_mut_ptr().add(1), nargsf, end)
+        });
+    }
     // SAFETY: live objects, NULL-terminated argument list.
     parked_if_unwound(|| unsafe {
         match *args {

@@ -37,7 +37,11 @@ static API_ONLY: OnceCell<bool> = OnceCell::new();
 /// Whether struct layouts may be touched at all: a checked version, and not forced off. Each use
 /// still verifies the layout on live objects before relying on it.
 pub fn layout_access() -> bool {
-    let forced_off = *API_ONLY
-        .get_or_init(|| std::env::var_os(API_ONLY_ENV).is_some_and(|v| !v.is_empty() && v != "0"));
-    !forced_off && LAYOUT_CHECKED.contains(&running())
+    !api_only() && LAYOUT_CHECKED.contains(&running())
+}
+
+/// Whether `PICKLE5_RS_API_ONLY` forces the API path (and the calls every version has).
+pub fn api_only() -> bool {
+    *API_ONLY
+        .get_or_init(|| std::env::var_os(API_ONLY_ENV).is_some_and(|v| !v.is_empty() && v != "0"))
 }

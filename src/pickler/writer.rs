@@ -9,7 +9,7 @@
 use pyo3::prelude::*;
 
 use crate::alloc;
-use crate::ffi::pickling::HeldBytes;
+use crate::ffi::bytes::HeldBytes;
 use crate::ffi::{self, NewBuffer, Obj};
 use crate::opcodes::FRAME;
 

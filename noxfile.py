@@ -5,6 +5,7 @@ cloudpickle, numpy and dask.distributed on 3.6 and 3.7, and a short fuzzing run)
 `nox -s tests-3.6 -- -k memo` runs one version with extra pytest arguments;
 `nox -s demo`, `nox -s bench` (then `nox -s bench_chart`) and `nox -s integration_reference` are
 run on request.
+`nox -s rust_tests` runs the Rust unit tests (`cargo test`, part of the default sessions).
 `nox -s fuzz` fuzzes the extension (coverage-guided, see fuzz/): `nox -s fuzz -- 3600` for an
 hour; the default run (part of CI) is short.
 `nox -s sdist` builds the sdist and installs it from source in a fresh venv per interpreter (3.7 ...
@@ -64,7 +65,7 @@ nox.needs_version = ">=2024.4.15"
 # (it took 29 minutes without it on a loaded 2-core machine). `nox -s sdist` runs all of it, and the
 # release workflow does on every push and pull request.
 SDIST_CI_SESSIONS = ["sdist-3.6"]
-nox.options.sessions = ["lint", "tests", "tests_api_only", "integration", "fuzz", *SDIST_CI_SESSIONS]
+nox.options.sessions = ["lint", "rust_tests", "tests", "tests_api_only", "integration", "fuzz", *SDIST_CI_SESSIONS]
 nox.options.default_venv_backend = "venv"
 # A missing interpreter is a failure, not a skip: CI must test every version.
 nox.options.error_on_missing_interpreters = True
@@ -759,3 +760,31 @@ def integration_reference(session):
     sdist = _cloudpickle_sources(session, scratch)
     _integration_venv(session, sdist, REFERENCE_BACKPORT[session.python])
     _cloudpickle_suite(session, sdist, scratch, "the C backport " + REFERENCE_BACKPORT[session.python])
+
+
+# The Rust unit tests are an executable, so they link libpython (the extension leaves the Python
+# symbols to the interpreter that loads it): pyenv's CPython of this version, whose builds are shared.
+RUST_TESTS_PYTHON = "3.11"
+
+
+@nox.session(python=False)
+def rust_tests(session):
+    """The Rust unit tests (`cargo test`): frame sizing, protocol 0's escapes and number parsing,
+    the memo tables; those that need objects run in an embedded CPython 3.11 (pyenv's). The
+    `extension-module` feature is turned off so that the test binary links libpython."""
+    prefix = _pyenv_prefix(RUST_TESTS_PYTHON)
+    if prefix is None:
+        session.error(f"the Rust unit tests need pyenv's CPython {RUST_TESTS_PYTHON}")
+    python = prefix / "bin" / f"python{RUST_TESTS_PYTHON}"
+    libdir = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))"],
+        stdout=subprocess.PIPE, universal_newlines=True, check=True,
+    ).stdout.strip()
+    library_path = os.pathsep.join(p for p in (libdir, os.environ.get("LD_LIBRARY_PATH")) if p)
+    session.chdir(ROOT)
+    session.run(
+        "cargo", "test", "--no-default-features", *session.posargs,
+        env={"PYO3_PYTHON": str(python), "LD_LIBRARY_PATH": library_path,
+             "DYLD_LIBRARY_PATH": library_path},
+        external=True,
+    )

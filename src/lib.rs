@@ -32,6 +32,8 @@ mod in_use;
 mod opcodes;
 mod pickler;
 mod tables;
+#[cfg(test)]
+mod testing;
 mod unpickler;
 
 use pyo3::prelude::*;

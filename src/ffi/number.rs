@@ -181,3 +181,7 @@ fn int_from_signed_le_by_text(data: &[u8]) -> PyResult<Obj> {
         .ok_or_else(|| pyo3::exceptions::PyMemoryError::new_err(()))?;
     int_from_nul_text(&text, 16)
 }
+
+#[cfg(test)]
+#[path = "number_tests.rs"]
+mod tests;

@@ -1944,3 +1944,7 @@ fn write_raw_unicode_escape(out: &mut Writer, utf8: &[u8]) -> PyResult<()> {
     }
     out.write(&buf[..n])
 }
+
+#[cfg(test)]
+#[path = "save_tests.rs"]
+mod tests;

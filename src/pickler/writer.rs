@@ -296,3 +296,7 @@ impl Drop for Writer {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "writer_tests.rs"]
+mod tests;

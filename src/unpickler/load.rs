@@ -1115,3 +1115,7 @@ impl<'a, S: Source> Loader<'a, S> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "load_tests.rs"]
+mod tests;

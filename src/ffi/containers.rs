@@ -206,9 +206,14 @@ impl Obj {
 
     /// Calls `f(key, value)` for each item of a dict (borrowed for the duration of the call).
     pub fn dict_for_each(&self, mut f: impl FnMut(&Obj, &Obj) -> PyResult<()>) -> PyResult<()> {
-        let mut pos: isize = 0;
-        // New references keep key and value alive even if `f` mutates the dict.
-        while let Some((key, value)) = self.dict_next(&mut pos) {
+        let mut pos: ffi::Py_ssize_t = 0;
+        let mut k: *mut PyObject = std::ptr::null_mut();
+        let mut v: *mut PyObject = std::ptr::null_mut();
+        // SAFETY: a live object (object.rs notes; a non-dict ends the loop); the call writes the
+        // three locals and checks the position, also when `f` has changed the dict.
+        while unsafe { ffi::PyDict_Next(self.as_ptr(), &mut pos, &mut k, &mut v) } != 0 {
+            // New references keep key and value alive even if `f` mutates the dict.
+            let (key, value) = (Obj::from_borrowed(k), Obj::from_borrowed(v));
             f(&key, &value)?;
         }
         Ok(())
@@ -219,9 +224,12 @@ impl Obj {
         // SAFETY: a live object (object.rs notes); a size below 0 reserves nothing.
         let n = unsafe { ffi::PyDict_Size(self.as_ptr()) }.max(0) as usize;
         let mut out = alloc::with_capacity(n)?;
-        let mut pos: isize = 0;
-        while let Some(item) = self.dict_next(&mut pos) {
-            alloc::push(&mut out, item)?;
+        let mut pos: ffi::Py_ssize_t = 0;
+        let mut k: *mut PyObject = std::ptr::null_mut();
+        let mut v: *mut PyObject = std::ptr::null_mut();
+        // SAFETY: as in `dict_for_each`; nothing runs Python code inside the loop.
+        while unsafe { ffi::PyDict_Next(self.as_ptr(), &mut pos, &mut k, &mut v) } != 0 {
+            alloc::push(&mut out, (Obj::from_borrowed(k), Obj::from_borrowed(v)))?;
         }
         Ok(out)
     }

@@ -5,6 +5,7 @@ with cloudpickle, numpy and dask.distributed on 3.6 and 3.7, and a short fuzzing
 `nox -s tests-3.6 -- -k memo` runs one version with extra pytest arguments;
 `nox -s demo`, `nox -s bench` (then `nox -s bench_chart`) and `nox -s integration_reference` are
 run on request.
+`nox -s rust_tests` runs the Rust unit tests (`cargo test`, part of the default sessions).
 `nox -s fuzz` fuzzes the extension (coverage-guided, see fuzz/): `nox -s fuzz -- 3600` for an
 hour; the default run (part of CI) is short.
 `nox -s sdist` builds the sdist and installs it from source in a fresh venv per interpreter (3.7 ...
@@ -70,6 +71,7 @@ SDIST_CI_SESSIONS = ["sdist-3.6"]
 nox.options.sessions = [
     "lint",
     "stubtest",
+    "rust_tests",
     "tests",
     "tests_api_only",
     "integration",
@@ -968,3 +970,35 @@ def integration_reference(session):
     sdist = _cloudpickle_sources(session, scratch)
     _integration_venv(session, sdist, REFERENCE_BACKPORT[session.python])
     _cloudpickle_suite(session, sdist, scratch, "the C backport " + REFERENCE_BACKPORT[session.python])
+
+
+# The Rust unit tests are an executable, so they link libpython (the extension leaves the Python
+# symbols to the interpreter that loads it): pyenv's CPython of this version, whose builds are shared.
+RUST_TESTS_PYTHON = "3.11"
+
+
+@nox.session(python=False)
+def rust_tests(session):
+    """The Rust unit tests (`cargo test`): frame sizing, protocol 0's escapes and number parsing,
+    the memo tables; those that need objects run in an embedded CPython 3.11 (pyenv's). The
+    `extension-module` feature is turned off so that the test binary links libpython."""
+    prefix = _pyenv_prefix(RUST_TESTS_PYTHON)
+    if prefix is None:
+        session.error(f"the Rust unit tests need pyenv's CPython {RUST_TESTS_PYTHON}")
+    python = prefix / "bin" / f"python{RUST_TESTS_PYTHON}"
+    libdir = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))"],
+        stdout=subprocess.PIPE,
+        universal_newlines=True,
+        check=True,
+    ).stdout.strip()
+    library_path = os.pathsep.join(p for p in (libdir, os.environ.get("LD_LIBRARY_PATH")) if p)
+    session.chdir(ROOT)
+    session.run(
+        "cargo",
+        "test",
+        "--no-default-features",
+        *session.posargs,
+        env={"PYO3_PYTHON": str(python), "LD_LIBRARY_PATH": library_path, "DYLD_LIBRARY_PATH": library_path},
+        external=True,
+    )

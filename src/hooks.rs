@@ -1,6 +1,7 @@
-//! User hooks found as attributes of a Pickler/Unpickler (`persistent_load`, `persistent_id`).
-//! A bound method of the object itself is kept as its function, so that the object and its hook
-//! form no reference cycle and are freed as soon as the last reference goes, as in `_pickle`.
+//! The Unpickler's `persistent_load` hook, found as an attribute of the instance. A bound method of
+//! the object itself is kept as its function, so that the object and its hook form no reference
+//! cycle and are freed as soon as the last reference goes, as in `_pickle`. (The Pickler unbinds
+//! its `persistent_id` the same way, in `Pickler.__init__`: src/pickler/mod.rs.)
 
 use pyo3::prelude::*;
 

@@ -1,9 +1,15 @@
-//! Safe access to the buffer protocol (`PyObject_GetBuffer`), which the limited API lacks before 3.11.
+//! Safe access to the buffer protocol (`PyObject_GetBuffer`), which the limited API lacks before 3.11,
+//! and memoryviews over Rust memory.
+
+use std::os::raw::c_char;
+
+use pyo3::ffi;
 
 use pyo3::prelude::*;
 
+use super::errors::fetch_error;
+use super::object::Obj;
 use super::raw::{self, PyBuffer};
-use super::{fetch_error, Obj};
 
 /// An acquired buffer view; released on drop. Holds a reference to the exporter.
 pub struct BufferView {
@@ -29,6 +35,8 @@ impl BufferView {
             suboffsets: std::ptr::null_mut(),
             internal: std::ptr::null_mut(),
         });
+        // SAFETY: a live object (object.rs notes) and a zeroed view the call fills; on success
+        // the view is released once, by `drop`.
         if unsafe { raw::PyObject_GetBuffer(obj.as_ptr(), &mut *view, flags) } < 0 {
             return Err(fetch_error());
         }
@@ -56,6 +64,7 @@ impl BufferView {
 
     /// Whether the memory is contiguous in C ('C'), Fortran ('F') or either ('A') order.
     pub fn is_contiguous(&self, order: u8) -> bool {
+        // SAFETY: a view acquired by `acquire` and not yet released.
         unsafe { raw::PyBuffer_IsContiguous(&*self.view, order as std::os::raw::c_char) != 0 }
     }
 
@@ -85,6 +94,7 @@ impl BufferView {
 
 impl Drop for BufferView {
     fn drop(&mut self) {
+        // SAFETY: the view was acquired by `acquire` and is released only here, once.
         unsafe { raw::PyBuffer_Release(&mut *self.view) }
     }
 }
@@ -135,4 +145,18 @@ impl Contiguous {
         // `len` bytes at `data` alive and unmoved.
         unsafe { std::slice::from_raw_parts(self.data, self.len) }
     }
+}
+
+/// A writable memoryview over Rust-owned memory; the caller keeps the memory alive while the view
+/// is used and releases the view before the memory goes away.
+pub fn memoryview_of_mut(data: &mut [u8]) -> PyResult<Obj> {
+    // SAFETY: `data` is writable for its length now; the caller's contract (above) keeps it so for
+    // as long as the view is used. 0x200 is `PyBUF_WRITE`.
+    Obj::from_owned(unsafe {
+        ffi::PyMemoryView_FromMemory(
+            data.as_mut_ptr() as *mut c_char,
+            data.len() as ffi::Py_ssize_t,
+            0x200,
+        )
+    })
 }

@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use pyo3::ffi::{self, Py_ssize_t};
 use pyo3::prelude::*;
 
-use super::{version, NewBuffer, Obj};
+use super::bytes::NewBuffer;
+use super::{version, Obj};
 
 static IN_USE: AtomicBool = AtomicBool::new(false);
 
@@ -62,8 +63,12 @@ fn self_check() -> PyResult<bool> {
 /// has hashed it or taken its length), and `len` is at most its length.
 unsafe fn shorten(obj: &Obj, len: usize) {
     let var = obj.as_ptr() as *mut ffi::PyVarObject;
-    (*var).ob_size = len as Py_ssize_t;
-    *ffi::PyBytes_AsString(obj.as_ptr()).add(len) = 0;
+    // SAFETY: every object starts with the variable-size header (the layout checked at import),
+    // and the data of a bytes object of at least `len` bytes has room for a NUL after `len`.
+    unsafe {
+        (*var).ob_size = len as Py_ssize_t;
+        *ffi::PyBytes_AsString(obj.as_ptr()).add(len) = 0;
+    }
 }
 
 impl NewBuffer {

@@ -88,7 +88,9 @@ pub fn new_function<const SLOT: usize>(
         ));
     }
     // Bound to the module, like the functions PyO3 makes: `<built-in function name>`.
-    let module_name = module.getattr(&super::new_str("__name__")?)?;
+    let module_name = module.getattr(&super::str::new_str("__name__")?)?;
+    // SAFETY: `def` is leaked (lives for ever, as a function's `PyMethodDef` must), `module` and
+    // its name are live objects the function takes its own references to.
     Obj::from_owned(unsafe { ffi::PyCFunction_NewEx(def, module.as_ptr(), module_name.as_ptr()) })
 }
 
@@ -103,6 +105,8 @@ fn dispatch(
     kwargs: &[(&Obj, &Obj)],
     call_fallback: impl FnOnce(&Obj) -> PyResult<Obj>,
 ) -> *mut PyObject {
+    // SAFETY: called from the two trampolines below, which CPython runs with the GIL held; the
+    // pool is dropped at the end of this call, before they return, as PyO3 requires.
     let pool = unsafe { pyo3::GILPool::new() };
     let py = pool.python();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -131,18 +135,32 @@ unsafe fn borrowed<'a>(ptr: *const *mut PyObject, n: usize) -> &'a [Obj] {
     if n == 0 {
         return &[];
     }
-    // SAFETY: `Obj` is a transparent non-null pointer; the caller keeps the objects alive.
-    std::slice::from_raw_parts(ptr as *const Obj, n)
+    // SAFETY: `Obj` is a transparent non-null pointer, and the caller passes `n` live object
+    // pointers at `ptr` that stay alive (and in place) for `'a`.
+    unsafe { std::slice::from_raw_parts(ptr as *const Obj, n) }
 }
 
 /// The target of `slot`, or None with SystemError set (a function called before registration).
-unsafe fn target_or_raise(slot: usize) -> Option<&'static Target> {
+fn target_or_raise(slot: usize) -> Option<&'static Target> {
     let target = target_of(slot);
     if target.is_none() {
-        ffi::PyErr_SetString(ffi::PyExc_SystemError, c"fastcall: unset slot".as_ptr());
+        // SAFETY: a live exception class and a NUL-terminated message; the GIL is held.
+        unsafe { ffi::PyErr_SetString(ffi::PyExc_SystemError, c"fastcall: unset slot".as_ptr()) };
     }
     target
 }
+
+/// NULL with MemoryError set: a trampoline's answer when it cannot allocate.
+#[cold]
+fn no_memory() -> *mut PyObject {
+    // SAFETY: sets MemoryError and returns NULL; the GIL is held.
+    unsafe { ffi::PyErr_NoMemory() }
+}
+
+// CPython calls both trampolines with the GIL held and with arguments that stay alive for the
+// duration of the call: for METH_FASTCALL | METH_KEYWORDS, `nargs` positional values followed by
+// one value per name of `kwnames` (a tuple of str, or NULL) at `args`; for METH_VARARGS |
+// METH_KEYWORDS, a tuple and a dict (or NULL).
 
 unsafe extern "C" fn call_fast<const SLOT: usize>(
     _module: *mut PyObject,
@@ -158,13 +176,15 @@ unsafe extern "C" fn call_fast<const SLOT: usize>(
     let nkw = if kwnames.is_null() {
         0
     } else {
-        ffi::PyTuple_Size(kwnames).max(0) as usize
+        // SAFETY: `kwnames` is a live tuple (see above).
+        unsafe { ffi::PyTuple_Size(kwnames) }.max(0) as usize
     };
-    let positional = borrowed(args, nargs);
-    let values = borrowed(args.add(nargs), nkw);
+    // SAFETY: `args` holds `nargs + nkw` live pointers for the duration of the call (see above),
+    // which outlasts every use of the two slices.
+    let (positional, values) = unsafe { (borrowed(args, nargs), borrowed(args.add(nargs), nkw)) };
     let mut name_objs: SmallVec<[Obj; 8]> = SmallVec::new();
     if name_objs.try_reserve(nkw).is_err() {
-        return ffi::PyErr_NoMemory();
+        return no_memory();
     }
     if nkw > 0 {
         let tuple = Obj::from_borrowed(kwnames);
@@ -177,7 +197,7 @@ unsafe extern "C" fn call_fast<const SLOT: usize>(
     }
     let mut pairs: SmallVec<[(&Obj, &Obj); 8]> = SmallVec::new();
     if pairs.try_reserve(nkw).is_err() {
-        return ffi::PyErr_NoMemory();
+        return no_memory();
     }
     pairs.extend(name_objs.iter().zip(values));
     dispatch(target, positional, &pairs, |fallback| {
@@ -213,19 +233,19 @@ unsafe extern "C" fn call_varargs<const SLOT: usize>(
     let nargs = args.tuple_len();
     let mut positional: SmallVec<[Obj; 4]> = SmallVec::new();
     if positional.try_reserve(nargs).is_err() {
-        return ffi::PyErr_NoMemory();
+        return no_memory();
     }
     positional.extend((0..nargs).filter_map(|i| args.tuple_get(i)));
     let items = match &kwargs {
         Some(d) => match d.dict_items() {
             Ok(items) => items,
-            Err(_) => return ffi::PyErr_NoMemory(),
+            Err(_) => return no_memory(),
         },
         None => Vec::new(),
     };
     let mut pairs: SmallVec<[(&Obj, &Obj); 8]> = SmallVec::new();
     if pairs.try_reserve(items.len()).is_err() {
-        return ffi::PyErr_NoMemory();
+        return no_memory();
     }
     pairs.extend(items.iter().map(|(k, v)| (k, v)));
     dispatch(target, &positional, &pairs, |fallback| {

@@ -83,34 +83,46 @@ fn visits_type<const K: usize>(ty: *mut ffi::PyTypeObject) -> bool {
     version::running() >= (3, 9) || ty as usize == CLASS[K].load(Ordering::Relaxed)
 }
 
+/// The `tp_dealloc` of class `K`: CPython calls it with the GIL held on an instance (of the class
+/// or a subclass) whose reference count reached zero.
 unsafe extern "C" fn dealloc_holding_type<const K: usize>(obj: *mut ffi::PyObject) {
-    // Out of the collector's sight first, as C deallocators do: dropping the fields may run Python
-    // code, and a collection then must not traverse a half-dropped instance.
-    ffi::PyObject_GC_UnTrack(obj as *mut c_void);
-    // The type the instance has now, whatever it was made as.
-    let ty = ffi::Py_TYPE(obj);
-    // SAFETY: stored before this wrapper was installed; PyO3's deallocator for this class.
-    let pyo3_dealloc: Dealloc = std::mem::transmute(PYO3_DEALLOC[K].load(Ordering::Relaxed));
-    pyo3_dealloc(obj);
-    // After the memory is freed, as CPython's own deallocators do (the type may go with it).
-    if releases_type::<K>(ty) {
-        ffi::Py_DECREF(ty as *mut ffi::PyObject);
+    // SAFETY: `obj` is a dying GC-tracked instance (see above). `PYO3_DEALLOC[K]` was stored by
+    // `adopt_instance_type_refs` before this wrapper was installed, from the class's own
+    // `tp_dealloc` slot, so it is PyO3's deallocator for this class. The instance's type is read
+    // before its memory is freed; the reference the instance held on it is released after, once.
+    unsafe {
+        // Out of the collector's sight first, as C deallocators do: dropping the fields may run
+        // Python code, and a collection then must not traverse a half-dropped instance.
+        ffi::PyObject_GC_UnTrack(obj as *mut c_void);
+        // The type the instance has now, whatever it was made as.
+        let ty = ffi::Py_TYPE(obj);
+        let pyo3_dealloc: Dealloc = std::mem::transmute(PYO3_DEALLOC[K].load(Ordering::Relaxed));
+        pyo3_dealloc(obj);
+        // After the memory is freed, as CPython's own deallocators do (the type may go with it).
+        if releases_type::<K>(ty) {
+            ffi::Py_DECREF(ty as *mut ffi::PyObject);
+        }
     }
 }
 
+/// The `tp_traverse` of class `K`.
 unsafe extern "C" fn traverse_visiting_type<const K: usize>(
     obj: *mut ffi::PyObject,
     visit: ffi::visitproc,
     arg: *mut c_void,
 ) -> c_int {
-    let ty = ffi::Py_TYPE(obj);
-    if visits_type::<K>(ty) {
-        let r = visit(ty as *mut ffi::PyObject, arg);
-        if r != 0 {
-            return r;
+    // SAFETY: the collector calls this with a live instance of class `K` (or a subclass) and its
+    // own `visit`/`arg`. `PYO3_TRAVERSE[K]` was stored by `adopt_instance_type_refs` before this
+    // wrapper was installed, from the class's own `tp_traverse` slot: PyO3's traversal.
+    unsafe {
+        let ty = ffi::Py_TYPE(obj);
+        if visits_type::<K>(ty) {
+            let r = visit(ty as *mut ffi::PyObject, arg);
+            if r != 0 {
+                return r;
+            }
         }
+        let pyo3_traverse: Traverse = std::mem::transmute(PYO3_TRAVERSE[K].load(Ordering::Relaxed));
+        pyo3_traverse(obj, visit, arg)
     }
-    // SAFETY: stored before this wrapper was installed; PyO3's traversal for this class.
-    let pyo3_traverse: Traverse = std::mem::transmute(PYO3_TRAVERSE[K].load(Ordering::Relaxed));
-    pyo3_traverse(obj, visit, arg)
 }

@@ -80,8 +80,8 @@ fn self_check() -> PyResult<bool> {
         b"123456789abcdef0123456789abcdef0123456789abcdef",
     ];
     for text in SAMPLES {
-        let value = super::int_from_text(text, 16)?;
-        let expected = super::pickling::int_to_pickle_bytes_by_text(&value)?;
+        let value = super::number::int_from_text(text, 16)?;
+        let expected = super::number::int_to_pickle_bytes_by_text(&value)?;
         let read =
             digits(&value).and_then(|(d, negative)| bigint::pickle_bytes_from_digits(d, negative));
         if read.as_ref() != Some(&expected) {
@@ -170,7 +170,7 @@ fn new_int_with(
     layout: Layout,
     fill: impl FnOnce(&mut [u32]),
 ) -> *mut ffi::PyObject {
-    let int_type = super::types::int().0;
+    let int_type = super::types::int().as_type_ptr();
     // SAFETY: `int` is a ready type; the result is a new reference or NULL.
     let fresh = unsafe { ffi::PyType_GenericAlloc(int_type, count as ffi::Py_ssize_t) };
     if fresh.is_null() {

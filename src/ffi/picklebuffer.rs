@@ -51,14 +51,20 @@ const MEMORYVIEW_C: c_int = 0x002;
 const MEMORYVIEW_FORTRAN: c_int = 0x004;
 const PY_TPFLAGS_HEAPTYPE: c_ulong = 1 << 9;
 
-unsafe fn set_error(exc: *mut PyObject, msg: &'static [u8]) {
-    ffi::PyErr_SetString(exc, msg.as_ptr() as *const c_char);
+/// Sets `exc` (one of the interpreter's exception classes) with a NUL-terminated message.
+fn set_error(exc: *mut PyObject, msg: &'static [u8]) {
+    debug_assert_eq!(msg.last(), Some(&0));
+    // SAFETY: `exc` is a live exception class (a `PyExc_*` static) and `msg` NUL-terminated
+    // static text; the GIL is held.
+    unsafe { ffi::PyErr_SetString(exc, msg.as_ptr() as *const c_char) };
 }
 
 /// The view held by a PickleBuffer instance.
 #[inline]
 unsafe fn held_view(obj: *mut PyObject) -> *mut PyBuffer {
-    ptr::addr_of_mut!((*(obj as *mut PickleBufferObject)).view)
+    // SAFETY: `obj` is a live instance of our type or a subtype, whose layout begins with
+    // `PickleBufferObject` (the type's basicsize); only a field's address is computed.
+    unsafe { ptr::addr_of_mut!((*(obj as *mut PickleBufferObject)).view) }
 }
 
 unsafe extern "C" fn pb_new(
@@ -66,51 +72,62 @@ unsafe extern "C" fn pb_new(
     args: *mut PyObject,
     kwds: *mut PyObject,
 ) -> *mut PyObject {
-    let mut wrapped: *mut PyObject = ptr::null_mut();
-    let no_keywords = kwds.is_null() || ffi::PyDict_Size(kwds) == 0;
-    if no_keywords && ffi::PyTuple_Size(args) == 1 {
-        // The usual call, PickleBuffer(obj).
-        wrapped = ffi::PyTuple_GetItem(args, 0);
-    } else {
-        // One positional-only argument (an empty keyword name means positional-only); this
-        // also gives the errors for other calls.
-        let mut keywords: [*mut c_char; 2] = [c"".as_ptr() as *mut c_char, ptr::null_mut()];
-        if ffi::PyArg_ParseTupleAndKeywords(
-            args,
-            kwds,
-            c"O:PickleBuffer".as_ptr(),
-            keywords.as_mut_ptr(),
-            &mut wrapped as *mut *mut PyObject,
-        ) == 0
-        {
+    // SAFETY: CPython calls `tp_new` with the GIL held, our type or a subtype as `subtype`, a
+    // live argument tuple and a dict or NULL. The zero-filled instance is ours until returned;
+    // its view is acquired in place, and reset before the instance is dropped on failure.
+    unsafe {
+        let mut wrapped: *mut PyObject = ptr::null_mut();
+        let no_keywords = kwds.is_null() || ffi::PyDict_Size(kwds) == 0;
+        if no_keywords && ffi::PyTuple_Size(args) == 1 {
+            // The usual call, PickleBuffer(obj).
+            wrapped = ffi::PyTuple_GetItem(args, 0);
+        } else {
+            // One positional-only argument (an empty keyword name means positional-only); this
+            // also gives the errors for other calls.
+            let mut keywords: [*mut c_char; 2] = [c"".as_ptr() as *mut c_char, ptr::null_mut()];
+            if ffi::PyArg_ParseTupleAndKeywords(
+                args,
+                kwds,
+                c"O:PickleBuffer".as_ptr(),
+                keywords.as_mut_ptr(),
+                &mut wrapped as *mut *mut PyObject,
+            ) == 0
+            {
+                return ptr::null_mut();
+            }
+        }
+        // Zero-filled and GC-tracked: `view.obj` is NULL until the view is acquired.
+        let obj = ffi::PyType_GenericAlloc(subtype, 0);
+        if obj.is_null() {
             return ptr::null_mut();
         }
+        // Acquired in place: exporters may point `shape`/`strides` into the view itself.
+        let view = held_view(obj);
+        if raw::PyObject_GetBuffer(wrapped, view, raw::PYBUF_FULL_RO) < 0 {
+            (*view).obj = ptr::null_mut();
+            ffi::Py_DECREF(obj);
+            return ptr::null_mut();
+        }
+        obj
     }
-    // Zero-filled and GC-tracked: `view.obj` is NULL until the view is acquired.
-    let obj = ffi::PyType_GenericAlloc(subtype, 0);
-    if obj.is_null() {
-        return ptr::null_mut();
-    }
-    // Acquired in place: exporters may point `shape`/`strides` into the view itself.
-    let view = held_view(obj);
-    if raw::PyObject_GetBuffer(wrapped, view, raw::PYBUF_FULL_RO) < 0 {
-        (*view).obj = ptr::null_mut();
-        ffi::Py_DECREF(obj);
-        return ptr::null_mut();
-    }
-    obj
 }
 
 unsafe extern "C" fn pb_dealloc(obj: *mut PyObject) {
-    let ty = ffi::Py_TYPE(obj);
-    ffi::PyObject_GC_UnTrack(obj as *mut c_void);
-    if !(*(obj as *mut PickleBufferObject)).weakreflist.is_null() {
-        ffi::PyObject_ClearWeakRefs(obj);
+    // SAFETY: CPython calls this once, GIL held, on an instance whose count reached zero:
+    // it is untracked first, its weak references cleared, its view released (a no-op once
+    // released: `view.obj` is then NULL), its memory freed by the GC allocator
+    // `PyType_GenericAlloc` used, then the reference it held on its heap type released.
+    unsafe {
+        let ty = ffi::Py_TYPE(obj);
+        ffi::PyObject_GC_UnTrack(obj as *mut c_void);
+        if !(*(obj as *mut PickleBufferObject)).weakreflist.is_null() {
+            ffi::PyObject_ClearWeakRefs(obj);
+        }
+        raw::PyBuffer_Release(held_view(obj));
+        ffi::PyObject_GC_Del(obj as *mut c_void);
+        // PyType_GenericAlloc took a reference to the heap type for each instance.
+        ffi::Py_DECREF(ty as *mut PyObject);
     }
-    raw::PyBuffer_Release(held_view(obj));
-    ffi::PyObject_GC_Del(obj as *mut c_void);
-    // PyType_GenericAlloc took a reference to the heap type for each instance.
-    ffi::Py_DECREF(ty as *mut PyObject);
 }
 
 unsafe extern "C" fn pb_traverse(
@@ -118,34 +135,46 @@ unsafe extern "C" fn pb_traverse(
     visit: ffi::visitproc,
     arg: *mut c_void,
 ) -> c_int {
-    let exporter = (*held_view(obj)).obj;
-    if !exporter.is_null() {
-        let rc = visit(exporter, arg);
-        if rc != 0 {
-            return rc;
+    // SAFETY: called by the collector (GIL held) on a live instance; `view.obj` is NULL or
+    // an object the view holds a reference to, and `visit`/`arg` are the collector's own.
+    unsafe {
+        let exporter = (*held_view(obj)).obj;
+        if !exporter.is_null() {
+            let rc = visit(exporter, arg);
+            if rc != 0 {
+                return rc;
+            }
         }
+        visit(ffi::Py_TYPE(obj) as *mut PyObject, arg)
     }
-    visit(ffi::Py_TYPE(obj) as *mut PyObject, arg)
 }
 
 unsafe extern "C" fn pb_clear(obj: *mut PyObject) -> c_int {
-    raw::PyBuffer_Release(held_view(obj));
-    0
+    // SAFETY: called by the collector (GIL held) on a live instance; releasing the view is
+    // idempotent (`view.obj` is reset to NULL).
+    unsafe {
+        raw::PyBuffer_Release(held_view(obj));
+        0
+    }
 }
 
 unsafe extern "C" fn pb_getbuffer(obj: *mut PyObject, view: *mut PyBuffer, flags: c_int) -> c_int {
-    let exporter = (*held_view(obj)).obj;
-    if exporter.is_null() {
-        (*view).obj = ptr::null_mut();
-        set_error(ffi::PyExc_ValueError, RELEASED_MSG);
-        return -1;
+    // SAFETY: CPython calls this (GIL held) with a live instance and the consumer's view to
+    // fill; the exporter is kept alive by a reference of our own across its own getbuffer.
+    unsafe {
+        let exporter = (*held_view(obj)).obj;
+        if exporter.is_null() {
+            (*view).obj = ptr::null_mut();
+            set_error(ffi::PyExc_ValueError, RELEASED_MSG);
+            return -1;
+        }
+        // The consumer gets its own view from the wrapped object, so its release goes there directly.
+        // Keep the exporter alive across the call in case its getbuffer releases this PickleBuffer.
+        ffi::Py_INCREF(exporter);
+        let rc = raw::PyObject_GetBuffer(exporter, view, flags);
+        ffi::Py_DECREF(exporter);
+        rc
     }
-    // The consumer gets its own view from the wrapped object, so its release goes there directly.
-    // Keep the exporter alive across the call in case its getbuffer releases this PickleBuffer.
-    ffi::Py_INCREF(exporter);
-    let rc = raw::PyObject_GetBuffer(exporter, view, flags);
-    ffi::Py_DECREF(exporter);
-    rc
 }
 
 /// Never called (views are handed out by the wrapped object); its presence tells argument parsers
@@ -153,79 +182,100 @@ unsafe extern "C" fn pb_getbuffer(obj: *mut PyObject, view: *mut PyBuffer, flags
 unsafe extern "C" fn pb_releasebuffer(_obj: *mut PyObject, _view: *mut PyBuffer) {}
 
 unsafe extern "C" fn pb_raw(obj: *mut PyObject, _unused: *mut PyObject) -> *mut PyObject {
-    let held = held_view(obj);
-    if (*held).obj.is_null() {
-        set_error(ffi::PyExc_ValueError, RELEASED_MSG);
-        return ptr::null_mut();
+    // SAFETY: a METH_NOARGS method: `obj` is a live instance (GIL held). The memoryview's
+    // private view is rewritten only after its layout was checked against the frozen 3.6/3.7
+    // `MemoryViewObject37`, and its new `format`/`shape`/`strides` point at static text or at
+    // its own fields.
+    unsafe {
+        let held = held_view(obj);
+        if (*held).obj.is_null() {
+            set_error(ffi::PyExc_ValueError, RELEASED_MSG);
+            return ptr::null_mut();
+        }
+        // Also false when there are suboffsets.
+        if raw::PyBuffer_IsContiguous(held, b'A' as c_char) == 0 {
+            set_error(ffi::PyExc_BufferError, NON_CONTIGUOUS_MSG);
+            return ptr::null_mut();
+        }
+        let mv = ffi::PyMemoryView_FromObject(obj);
+        if mv.is_null() {
+            return ptr::null_mut();
+        }
+        if !memoryview_layout_ok(mv) {
+            ffi::Py_DECREF(mv);
+            set_error(ffi::PyExc_SystemError, b"unexpected memoryview layout\0");
+            return ptr::null_mut();
+        }
+        let mvo = mv as *mut MemoryViewObject37;
+        let v = ptr::addr_of_mut!((*mvo).view);
+        // The exporter answered this request afresh; only contiguous memory may be reinterpreted.
+        if raw::PyBuffer_IsContiguous(v, b'A' as c_char) == 0 {
+            ffi::Py_DECREF(mv);
+            set_error(ffi::PyExc_BufferError, NON_CONTIGUOUS_MSG);
+            return ptr::null_mut();
+        }
+        // Reinterpret the memoryview's private view as one dimension of unsigned bytes covering the
+        // whole (contiguous) memory; the exporter's own view, released later, stays untouched.
+        (*v).format = c"B".as_ptr() as *mut c_char;
+        (*v).ndim = 1;
+        (*v).itemsize = 1;
+        (*v).shape = ptr::addr_of_mut!((*v).len);
+        (*v).strides = ptr::addr_of_mut!((*v).itemsize);
+        (*v).suboffsets = ptr::null_mut();
+        (*mvo).flags = MEMORYVIEW_C | MEMORYVIEW_FORTRAN;
+        mv
     }
-    // Also false when there are suboffsets.
-    if raw::PyBuffer_IsContiguous(held, b'A' as c_char) == 0 {
-        set_error(ffi::PyExc_BufferError, NON_CONTIGUOUS_MSG);
-        return ptr::null_mut();
-    }
-    let mv = ffi::PyMemoryView_FromObject(obj);
-    if mv.is_null() {
-        return ptr::null_mut();
-    }
-    if !memoryview_layout_ok(mv) {
-        ffi::Py_DECREF(mv);
-        set_error(ffi::PyExc_SystemError, b"unexpected memoryview layout\0");
-        return ptr::null_mut();
-    }
-    let mvo = mv as *mut MemoryViewObject37;
-    let v = ptr::addr_of_mut!((*mvo).view);
-    // The exporter answered this request afresh; only contiguous memory may be reinterpreted.
-    if raw::PyBuffer_IsContiguous(v, b'A' as c_char) == 0 {
-        ffi::Py_DECREF(mv);
-        set_error(ffi::PyExc_BufferError, NON_CONTIGUOUS_MSG);
-        return ptr::null_mut();
-    }
-    // Reinterpret the memoryview's private view as one dimension of unsigned bytes covering the
-    // whole (contiguous) memory; the exporter's own view, released later, stays untouched.
-    (*v).format = c"B".as_ptr() as *mut c_char;
-    (*v).ndim = 1;
-    (*v).itemsize = 1;
-    (*v).shape = ptr::addr_of_mut!((*v).len);
-    (*v).strides = ptr::addr_of_mut!((*v).itemsize);
-    (*v).suboffsets = ptr::null_mut();
-    (*mvo).flags = MEMORYVIEW_C | MEMORYVIEW_FORTRAN;
-    mv
 }
 
 unsafe extern "C" fn pb_release(obj: *mut PyObject, _unused: *mut PyObject) -> *mut PyObject {
-    raw::PyBuffer_Release(held_view(obj));
-    let none = ffi::Py_None();
-    ffi::Py_INCREF(none);
-    none
+    // SAFETY: a METH_NOARGS method: `obj` is a live instance (GIL held); releasing is
+    // idempotent. Returns a new reference to None.
+    unsafe {
+        raw::PyBuffer_Release(held_view(obj));
+        let none = ffi::Py_None();
+        ffi::Py_INCREF(none);
+        none
+    }
 }
 
 unsafe extern "C" fn pb_reduce_ex(_obj: *mut PyObject, protocol: *mut PyObject) -> *mut PyObject {
-    let proto: c_long = ffi::PyLong_AsLong(protocol);
-    if proto == -1 && !ffi::PyErr_Occurred().is_null() {
-        return ptr::null_mut();
+    // SAFETY: a METH_O method (GIL held): `protocol` is a live object.
+    unsafe {
+        let proto: c_long = ffi::PyLong_AsLong(protocol);
+        if proto == -1 && !ffi::PyErr_Occurred().is_null() {
+            return ptr::null_mut();
+        }
+        let msg = if proto < 2 {
+            CANNOT_PICKLE_OLD_PROTOCOL
+        } else {
+            CANNOT_PICKLE
+        };
+        set_error(ffi::PyExc_TypeError, msg);
+        ptr::null_mut()
     }
-    let msg = if proto < 2 {
-        CANNOT_PICKLE_OLD_PROTOCOL
-    } else {
-        CANNOT_PICKLE
-    };
-    set_error(ffi::PyExc_TypeError, msg);
-    ptr::null_mut()
 }
 
 unsafe extern "C" fn pb_reduce(_obj: *mut PyObject, _unused: *mut PyObject) -> *mut PyObject {
-    set_error(ffi::PyExc_TypeError, CANNOT_PICKLE_OLD_PROTOCOL);
-    ptr::null_mut()
+    // SAFETY: a METH_NOARGS method (GIL held); it only sets an exception.
+    unsafe {
+        set_error(ffi::PyExc_TypeError, CANNOT_PICKLE_OLD_PROTOCOL);
+        ptr::null_mut()
+    }
 }
 
 /// Whether `mv` is a memoryview whose private view matches the 3.6/3.7 layout we write to.
 unsafe fn memoryview_layout_ok(mv: *mut PyObject) -> bool {
-    if !version::is_frozen_layout() || ffi::Py_TYPE(mv) != ptr::addr_of_mut!(ffi::PyMemoryView_Type)
-    {
-        return false;
+    // SAFETY: `mv` is a live object (the caller's contract); its view is read only when it is
+    // an exact memoryview on 3.6/3.7, whose layout `MemoryViewObject37` is (frozen ABI).
+    unsafe {
+        if !version::is_frozen_layout()
+            || ffi::Py_TYPE(mv) != ptr::addr_of_mut!(ffi::PyMemoryView_Type)
+        {
+            return false;
+        }
+        let v = &(*(mv as *mut MemoryViewObject37)).view;
+        !v.obj.is_null() && v.len >= 0 && v.itemsize > 0 && v.ndim >= 0
     }
-    let v = &(*(mv as *mut MemoryViewObject37)).view;
-    !v.obj.is_null() && v.len >= 0 && v.itemsize > 0 && v.ndim >= 0
 }
 
 /// Creates the PickleBuffer type. Only for 3.6/3.7; fails (without touching anything) elsewhere or
@@ -301,7 +351,13 @@ pub fn create_type() -> PyResult<Obj> {
         flags: (ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_HAVE_GC) as std::os::raw::c_uint,
         slots: slots.as_mut_ptr(),
     };
+    // SAFETY: a complete spec whose slots and method table are valid (the methods leaked, so they
+    // outlive the type; the spec itself is only read during the call).
     let ty = Obj::from_owned(unsafe { ffi::PyType_FromSpec(&mut spec) })?;
+    // SAFETY: 3.6/3.7 only (checked above), whose `PyTypeObject` head is `TypeObjectHead37` (frozen
+    // ABI); `ty` is the heap type just made and not shared yet. The fields are checked against
+    // what the spec asked for before anything is written, and a heap type's `tp_as_buffer`
+    // points at its own `PyBufferProcs`.
     unsafe {
         let head = ty.as_ptr() as *mut TypeObjectHead37;
         let layout_ok = std::ptr::eq((*head).tp_name, TYPE_NAME.as_ptr().cast::<c_char>())
@@ -338,8 +394,11 @@ pub fn readonly_memoryview(obj: &Obj) -> PyResult<Option<Obj>> {
         Err(e) if e.is_instance::<pyo3::exceptions::PyTypeError>(super::gil()) => {}
         Err(e) => return Err(e),
     }
+    // SAFETY: a live object (object.rs notes); a new reference or NULL with an exception set.
     let mv = Obj::from_owned(unsafe { ffi::PyMemoryView_FromObject(obj.as_ptr()) })?;
     if version::is_frozen_layout() {
+        // SAFETY: `mv` is a fresh memoryview nobody else holds; its layout is checked against
+        // the frozen 3.6/3.7 `MemoryViewObject37` before its private view is written.
         unsafe {
             if !memoryview_layout_ok(mv.as_ptr()) {
                 return Err(pyo3::exceptions::PySystemError::new_err(

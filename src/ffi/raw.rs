@@ -66,12 +66,15 @@ macro_rules! late_stable {
             #[allow(non_snake_case)]
             pub unsafe fn $name($($arg: $ty),*) $(-> $ret)? {
                 // SAFETY: set by `resolve` (module initialisation, which fails if any is missing)
-                // to the interpreter's own export of this name, whose signature is the one above.
-                let f = std::mem::transmute::<
-                    *mut std::os::raw::c_void,
-                    unsafe extern "C" fn($($ty),*) $(-> $ret)?,
-                >(found::$name.load(std::sync::atomic::Ordering::Relaxed));
-                f($($arg),*)
+                // to the interpreter's own export of this name, whose signature is the one above;
+                // the caller meets that function's contract.
+                unsafe {
+                    let f = std::mem::transmute::<
+                        *mut std::os::raw::c_void,
+                        unsafe extern "C" fn($($ty),*) $(-> $ret)?,
+                    >(found::$name.load(std::sync::atomic::Ordering::Relaxed));
+                    f($($arg),*)
+                }
             }
         )*
 

@@ -98,7 +98,9 @@ fn self_check() -> PyResult<bool> {
 /// # Safety
 /// `tuple` is a live tuple and [`in_use`] holds.
 pub unsafe fn tuple_items(tuple: *mut PyObject) -> *mut *mut PyObject {
-    std::ptr::addr_of_mut!((*(tuple as *mut TupleObject)).ob_item) as *mut *mut PyObject
+    // SAFETY: a live tuple whose layout is `TupleObject` (`in_use`: checked at import); only the
+    // address of the inline array is taken.
+    unsafe { std::ptr::addr_of_mut!((*(tuple as *mut TupleObject)).ob_item) as *mut *mut PyObject }
 }
 
 /// The list's item array.
@@ -106,7 +108,8 @@ pub unsafe fn tuple_items(tuple: *mut PyObject) -> *mut *mut PyObject {
 /// # Safety
 /// `list` is a live list and [`in_use`] holds.
 pub unsafe fn list_items(list: *mut PyObject) -> *mut *mut PyObject {
-    (*(list as *mut ListObject)).ob_item
+    // SAFETY: a live list whose layout is `ListObject` (`in_use`: checked at import).
+    unsafe { (*(list as *mut ListObject)).ob_item }
 }
 
 /// The allocation `list_resize` gives a list growing from `size` to `new_size` items.
@@ -131,25 +134,33 @@ fn grown_allocation(size: usize, new_size: usize) -> usize {
 /// `list` is a live list, [`in_use`] holds, and nothing else touches the list until the caller is
 /// done.
 pub unsafe fn list_reserve_tail(list: *mut PyObject, extra: usize) -> Option<*mut *mut PyObject> {
-    let l = &mut *(list as *mut ListObject);
+    // SAFETY: a live list whose layout is `ListObject` (`in_use`), not touched by anyone else
+    // while this exclusive borrow lasts (the caller's contract).
+    let l = unsafe { &mut *(list as *mut ListObject) };
     let size = l.ob_size as usize;
     let new_size = size.saturating_add(extra);
     if (l.allocated as usize) < new_size {
         let grown = grown_allocation(size, new_size);
         if grown > isize::MAX as usize / std::mem::size_of::<*mut PyObject>() {
-            ffi::PyErr_NoMemory();
+            // SAFETY: sets MemoryError; the GIL is held.
+            unsafe { ffi::PyErr_NoMemory() };
             return None;
         }
         let bytes = grown * std::mem::size_of::<*mut PyObject>();
-        let items = ffi::PyMem_Realloc(l.ob_item as *mut c_void, bytes) as *mut *mut PyObject;
+        // SAFETY: a list's item array is allocated with `PyMem_*` (as `list_resize` reallocates
+        // it), or NULL when empty; on failure the old array is left as it was.
+        let items =
+            unsafe { ffi::PyMem_Realloc(l.ob_item as *mut c_void, bytes) } as *mut *mut PyObject;
         if items.is_null() {
-            ffi::PyErr_NoMemory();
+            // SAFETY: sets MemoryError; the GIL is held.
+            unsafe { ffi::PyErr_NoMemory() };
             return None;
         }
         l.ob_item = items;
         l.allocated = grown as Py_ssize_t;
     }
-    Some(l.ob_item.add(size))
+    // SAFETY: `size <= new_size <= allocated`, so the result stays inside the array.
+    Some(unsafe { l.ob_item.add(size) })
 }
 
 /// Sets the list's length after its new items were stored by [`list_reserve_tail`]'s caller.
@@ -157,5 +168,7 @@ pub unsafe fn list_reserve_tail(list: *mut PyObject, extra: usize) -> Option<*mu
 /// # Safety
 /// As for [`list_reserve_tail`]; the first `size` items are valid references.
 pub unsafe fn list_set_size(list: *mut PyObject, size: usize) {
-    (*(list as *mut ListObject)).ob_size = size as Py_ssize_t;
+    // SAFETY: a live list whose layout is `ListObject`, its first `size` slots filled (the
+    // caller's contract).
+    unsafe { (*(list as *mut ListObject)).ob_size = size as Py_ssize_t };
 }

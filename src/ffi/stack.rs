@@ -1,4 +1,5 @@
-//! The native stack guard: `RecursionError` before the thread's stack runs out.
+//! The native stack guard: `RecursionError` before the thread's stack runs out; and the
+//! interpreter's own recursion limit.
 //!
 //! The interpreter's recursion limit counts calls, not bytes, and can be raised at will; a pickle
 //! that nests deeply, or hooks that re-enter `dump`/`load`, could otherwise overflow the stack.
@@ -58,6 +59,17 @@ pub fn check(context: &'static str) -> Result<(), PyErr> {
         return Err(exhausted(context));
     }
     Ok(())
+}
+
+/// `sys.getrecursionlimit()`.
+pub fn recursion_limit() -> usize {
+    // SAFETY: reads the interpreter's setting; the GIL is held (object.rs notes).
+    let r = unsafe { pyo3::ffi::Py_GetRecursionLimit() };
+    if r < 0 {
+        0
+    } else {
+        r as usize
+    }
 }
 
 #[cold]

@@ -136,3 +136,7 @@ impl Memo {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "memo_tests.rs"]
+mod tests;

@@ -24,7 +24,7 @@ use crate::args::Truth;
 use crate::errors;
 use crate::ffi::fastcall::{self, Fallback};
 use crate::ffi::heap_type;
-use crate::ffi::pickling::{self as pk, IntSlot, MemberKind, ObjectSlot};
+use crate::ffi::members::{install_member, IntSlot, MemberKind, ObjectSlot};
 use crate::ffi::{self, Obj};
 use crate::hooks::{Attr, BuiltinAttr, Hook};
 use crate::in_use::InUse;
@@ -542,7 +542,7 @@ impl PicklerMemoProxy {
         let out = ffi::new_dict()?;
         for (obj, idx) in &entries {
             let (obj, idx) = (obj, *idx);
-            let key = pk::int_from_addr(obj.addr())?;
+            let key = ffi::number::int_from_addr(obj.addr())?;
             let value = ffi::tuple(&[&ffi::new_int(idx as i64)?, obj])?;
             out.dict_set(&key, &value)?;
         }
@@ -611,13 +611,13 @@ pub fn register(py: Python, m: &PyModule) -> PyResult<()> {
     let init = ty.getattr("__dict__")?.get_item("__init__")?;
     ty.setattr("__init__", init)?;
     // Getset descriptors, like the C type's (their setters see deletion).
-    ffi::getset::install(&ty_obj, c"memo", get_memo, set_memo)?;
+    ffi::members::install_getset(&ty_obj, c"memo", get_memo, set_memo)?;
     if ffi::version::running() >= (3, 13) {
         // As in 3.13's _pickle: a method that subclasses override (and may call via super()).
         let default = ty.getattr("__dict__")?.get_item("_persistent_id_default")?;
         ty.setattr("persistent_id", default)?;
     } else {
-        ffi::getset::install(
+        ffi::members::install_getset(
             &ty_obj,
             c"persistent_id",
             get_persistent_id,
@@ -636,9 +636,9 @@ pub fn register(py: Python, m: &PyModule) -> PyResult<()> {
             p.fast.address() - base,
         )
     };
-    pk::install_member(&ty_obj, b"bin\0", MemberKind::Int, bin)?;
-    pk::install_member(&ty_obj, b"fast\0", MemberKind::Int, fast)?;
-    pk::install_member(&ty_obj, b"dispatch_table\0", MemberKind::Object, dt)?;
+    install_member(&ty_obj, b"bin\0", MemberKind::Int, bin)?;
+    install_member(&ty_obj, b"fast\0", MemberKind::Int, fast)?;
+    install_member(&ty_obj, b"dispatch_table\0", MemberKind::Object, dt)?;
     let names = &globals().names;
     if ffi::version::running() >= (3, 13) {
         PERSISTENT_ID_DESCRIPTOR.record_method(&ty_obj, &names.persistent_id)?;

@@ -28,7 +28,6 @@
 use once_cell::sync::OnceCell;
 use pyo3::prelude::*;
 
-use crate::ffi::pickling::{self as pk};
 use crate::ffi::{self, types, Obj};
 
 struct PlainGlobals {
@@ -183,7 +182,7 @@ impl PlainTypes {
 }
 
 fn compute_layout_ok(g: &PlainGlobals, type_obj: &Obj) -> PyResult<bool> {
-    if !type_obj.is_heap_type() || pk::is_list_or_dict_subclass(type_obj) {
+    if !type_obj.is_heap_type() || ffi::types::is_list_or_dict_subclass(type_obj) {
         return Ok(false);
     }
     let int_attr = |name: &Obj| -> PyResult<isize> { type_obj.getattr(name)?.as_ssize() };
@@ -249,7 +248,7 @@ fn mro_is_plain(g: &PlainGlobals, type_obj: &Obj) -> PyResult<bool> {
 
 /// `sys.modules["copyreg"].__newobj__` is the function it was at import, still named `__newobj__`.
 fn copyreg_newobj_is_original(g: &PlainGlobals) -> PyResult<bool> {
-    let module = match pk::modules_dict().dict_get(&g.copyreg)? {
+    let module = match ffi::modules::modules_dict().dict_get(&g.copyreg)? {
         Some(m) => m,
         None => return Ok(false),
     };

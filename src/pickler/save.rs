@@ -15,8 +15,8 @@ use super::memo::Memo;
 use super::plain::{Plain, PlainTypes};
 use super::writer::{Payload, Writer, FRAME_SIZE_TARGET};
 use crate::errors;
-use crate::ffi::pickling::IntSlot;
-use crate::ffi::pickling::{self as pk, HeldBytes};
+use crate::ffi::bytes::HeldBytes;
+use crate::ffi::members::IntSlot;
 use crate::ffi::{self, types, Obj};
 use crate::opcodes::*;
 
@@ -292,7 +292,7 @@ impl<'m> Saver<'m> {
                     m
                 }
             };
-            let key = pk::int_from_addr(obj.addr())?;
+            let key = ffi::number::int_from_addr(obj.addr())?;
             if memo.dict_get(&key)?.is_some() {
                 self.fast_state.nesting = -1;
                 return Err(crate::errors::new_fmt::<PyValueError>(format_args!(
@@ -311,7 +311,7 @@ impl<'m> Saver<'m> {
         self.fast_state.nesting -= 1;
         if was >= FAST_NESTING_LIMIT {
             if let Some(memo) = &self.fast_state.memo {
-                let key = pk::int_from_addr(obj.addr())?;
+                let key = ffi::number::int_from_addr(obj.addr())?;
                 memo.del_item(&key)?;
             }
         }
@@ -447,7 +447,7 @@ impl<'m> Saver<'m> {
                 self.foreign_code();
                 let found = match table.get_item(&type_obj) {
                     Ok(f) => Some(f),
-                    Err(e) if pk::is_key_error(&e) => None,
+                    Err(e) if ffi::errors::is_key_error(&e) => None,
                     Err(e) => return Err(e),
                 };
                 self.foreign_code();
@@ -642,7 +642,7 @@ impl<'m> Saver<'m> {
                 }
                 (value.signum() as i32, &small[..nbytes])
             } else {
-                raw = pk::int_to_pickle_bytes(obj)?;
+                raw = ffi::number::int_to_pickle_bytes(obj)?;
                 if raw.len() > 0x7fff_ffff {
                     return Err(PyOverflowError::new_err("int too large to pickle"));
                 }
@@ -731,7 +731,7 @@ impl<'m> Saver<'m> {
             let value = if data.is_empty() {
                 ffi::tuple(&[&types::bytes().as_obj(), &ffi::new_tuple(vec![])?])?
             } else {
-                let text = pk::str_from_latin1(data)?;
+                let text = ffi::str::str_from_latin1(data)?;
                 let args = ffi::tuple(&[&text, &g.names.latin1])?;
                 if !self.bin {
                     self.latin1_text = Some((text, obj.clone()));
@@ -1480,7 +1480,7 @@ impl<'m> Saver<'m> {
             name.str_encode_ascii()
         };
         encoded.map_err(|e| {
-            if pk::is_unicode_encode_error(&e) {
+            if ffi::errors::is_unicode_encode_error(&e) {
                 errors::pickling_fmt(format_args!(
                     "can't pickle {} identifier '{}' using pickle protocol {}",
                     what,
@@ -1802,7 +1802,7 @@ fn whichmodule(global: &Obj, dotted_path: &[Obj]) -> PyResult<Obj> {
             return Ok(name);
         }
     }
-    let modules = match pk::sys_modules() {
+    let modules = match ffi::modules::sys_modules() {
         Some(m) => m,
         None => return Err(PyRuntimeError::new_err("unable to get sys.modules")),
     };
@@ -1944,3 +1944,7 @@ fn write_raw_unicode_escape(out: &mut Writer, utf8: &[u8]) -> PyResult<()> {
     }
     out.write(&buf[..n])
 }
+
+#[cfg(test)]
+#[path = "save_tests.rs"]
+mod tests;

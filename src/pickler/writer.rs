@@ -9,7 +9,7 @@
 use pyo3::prelude::*;
 
 use crate::alloc;
-use crate::ffi::pickling::HeldBytes;
+use crate::ffi::bytes::HeldBytes;
 use crate::ffi::{self, NewBuffer, Obj};
 use crate::opcodes::FRAME;
 
@@ -373,3 +373,7 @@ impl Drop for Writer {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "writer_tests.rs"]
+mod tests;

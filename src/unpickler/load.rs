@@ -207,7 +207,7 @@ fn int_from_signed_le(data: &[u8]) -> PyResult<Obj> {
     if data.len() <= 8 {
         return ffi::new_int(crate::bigint::small_signed(data));
     }
-    crate::ffi::pickling::int_from_signed_le(data)
+    crate::ffi::number::int_from_signed_le(data)
 }
 
 /// A GET of an index the memo lacks: KeyError up to 3.8, UnpicklingError from 3.9 on.
@@ -1115,3 +1115,7 @@ impl<'a, S: Source> Loader<'a, S> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "load_tests.rs"]
+mod tests;

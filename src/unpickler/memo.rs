@@ -107,3 +107,7 @@ impl Memo {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "memo_tests.rs"]
+mod tests;

@@ -247,9 +247,9 @@ pub fn register(py: Python, m: &PyModule) -> PyResult<()> {
     // The C type's getset descriptors (whose setters see deletion); `persistent_load` is a method
     // from 3.13 on (defined by the Python subclass).
     let ty = Obj::of(py.get_type::<Unpickler>());
-    ffi::getset::install(&ty, c"memo", get_memo, set_memo)?;
+    ffi::members::install_getset(&ty, c"memo", get_memo, set_memo)?;
     if ffi::version::running() < (3, 13) {
-        ffi::getset::install(
+        ffi::members::install_getset(
             &ty,
             c"persistent_load",
             get_persistent_load,

@@ -103,3 +103,29 @@ where
     }
     Ok(v)
 }
+
+/// One emptied vector kept per thread for the next short-lived vector of its kind (a load's
+/// stack, marks and memo), so that a small load pays no allocation and release for each. Large
+/// ones are released: a spare never holds more than this many items.
+pub type Spare<T> = std::thread::LocalKey<std::cell::Cell<Option<Vec<T>>>>;
+const SPARE_MAX_ITEMS: usize = 4096;
+
+/// The thread's spare vector of this kind (empty), or a new one.
+#[inline]
+pub fn take_spare<T>(spare: &'static Spare<T>) -> Vec<T> {
+    spare
+        .try_with(|s| s.take())
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// Empties `v` (releasing what it holds, which may run Python code) and keeps it as the thread's
+/// spare of its kind if it is not large.
+#[inline]
+pub fn give_spare<T>(spare: &'static Spare<T>, mut v: Vec<T>) {
+    v.clear();
+    if v.capacity() != 0 && v.capacity() <= SPARE_MAX_ITEMS {
+        let _ = spare.try_with(|s| s.set(Some(v)));
+    }
+}

@@ -13,12 +13,32 @@ use crate::ffi::Obj;
 /// The dense part may be this much longer than twice the number of stored objects.
 const DENSE_SLACK: usize = 1024;
 
-#[derive(Default)]
 pub struct Memo {
     dense: Vec<Option<Obj>>,
     sparse: HashMap<usize, Obj>,
     /// Number of occupied indices (MEMOIZE stores at this index).
     count: usize,
+}
+
+thread_local! {
+    static SPARE_DENSE: std::cell::Cell<Option<Vec<Option<Obj>>>> =
+        const { std::cell::Cell::new(None) };
+}
+
+impl Default for Memo {
+    fn default() -> Self {
+        Memo {
+            dense: alloc::take_spare(&SPARE_DENSE),
+            sparse: HashMap::new(),
+            count: 0,
+        }
+    }
+}
+
+impl Drop for Memo {
+    fn drop(&mut self) {
+        alloc::give_spare(&SPARE_DENSE, std::mem::take(&mut self.dense));
+    }
 }
 
 impl Memo {

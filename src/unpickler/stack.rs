@@ -7,10 +7,30 @@ use crate::alloc;
 use crate::errors;
 use crate::ffi::Obj;
 
-#[derive(Default)]
 pub struct Stack {
     items: Vec<Obj>,
     marks: Vec<usize>,
+}
+
+thread_local! {
+    static SPARE_ITEMS: std::cell::Cell<Option<Vec<Obj>>> = const { std::cell::Cell::new(None) };
+    static SPARE_MARKS: std::cell::Cell<Option<Vec<usize>>> = const { std::cell::Cell::new(None) };
+}
+
+impl Default for Stack {
+    fn default() -> Self {
+        Stack {
+            items: alloc::take_spare(&SPARE_ITEMS),
+            marks: alloc::take_spare(&SPARE_MARKS),
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        alloc::give_spare(&SPARE_ITEMS, std::mem::take(&mut self.items));
+        alloc::give_spare(&SPARE_MARKS, std::mem::take(&mut self.marks));
+    }
 }
 
 impl Stack {

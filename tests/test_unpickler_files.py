@@ -276,3 +276,41 @@ def test_loads_accepts_bytes_like(ref):
 def test_loads_ignores_data_after_stop():
     data = support.ref_dumps([1, 2], 2)
     assert TARGET.loads(data + b"garbage after the end") == [1, 2]
+
+
+@pytest.mark.skipif(TARGET_IS_REFERENCE, reason="the C unpickler frees the memory such a view reaches")
+@pytest.mark.parametrize("size", [100_000, 3_000_000])  # payloads read outside frames
+@pytest.mark.parametrize("short", [True, False])
+@pytest.mark.parametrize("kind", [bytes, bytearray])
+def test_readinto_keeping_a_view_of_the_buffer(size, short, kind):
+    # readinto() keeps a view derived from the one it is given and the load then fails (or goes
+    # on): the memory the view reaches must stay valid, not be freed under it.
+    import io
+
+    kept = []
+
+    class KeepsView:
+        def __init__(self, data):
+            self.file = io.BytesIO(data)
+
+        def read(self, n=-1):
+            return self.file.read(n)
+
+        def readline(self):
+            return self.file.readline()
+
+        def readinto(self, view):
+            kept.append(view[:])
+            return 0 if short else self.file.readinto(view)
+
+    value = [kind(b"x" * size), "after"]
+    data = TARGET.dumps(value, 5)
+    if short:
+        with pytest.raises(TARGET.UnpicklingError):
+            TARGET.load(KeepsView(data))
+    else:
+        assert TARGET.load(KeepsView(data)) == value
+    others = [bytes([7]) * size for _ in range(20)]
+    kept[0][:5] = b"HELLO"
+    assert bytes(kept[0][:5]) == b"HELLO"
+    assert all(o == bytes([7]) * size for o in others)

@@ -147,9 +147,9 @@ impl Contiguous {
     }
 }
 
-/// A writable memoryview over Rust-owned memory; the caller keeps the memory alive while the view
-/// is used and releases the view before the memory goes away.
-pub fn memoryview_of_mut(data: &mut [u8]) -> PyResult<Obj> {
+/// A writable memoryview over `data`; the caller keeps the memory alive while the view is used
+/// and releases the view before the memory goes away (see `NewBuffer::readinto_from`).
+pub(super) fn memoryview_of_mut(data: &mut [u8]) -> PyResult<Obj> {
     // SAFETY: `data` is writable for its length now; the caller's contract (above) keeps it so for
     // as long as the view is used. 0x200 is `PyBUF_WRITE`.
     Obj::from_owned(unsafe {

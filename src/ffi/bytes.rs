@@ -105,6 +105,56 @@ impl NewBuffer {
         self.obj
     }
 
+    /// `readinto(view)` filling the object's bytes from `start` on; its result. A view of memory
+    /// may outlive the call (Python code can keep a slice of it), so the view given to Python
+    /// code always reaches memory an object owns, which such a slice keeps alive: a bytearray
+    /// result's own memory, else a scratch bytearray copied from. Only a builtin method (the io
+    /// classes' `readinto`) is given a view of the new object's memory directly, as the C
+    /// unpickler does, and that view is released when it returns.
+    pub fn readinto_from(&mut self, start: usize, readinto: &Obj) -> PyResult<Obj> {
+        // SAFETY: reading the type of a live object.
+        let builtin = unsafe {
+            ffi::Py_TYPE(readinto.as_ptr()) == std::ptr::addr_of_mut!(ffi::PyCFunction_Type)
+        };
+        if builtin && !self.bytearray {
+            let tail = &mut self.as_mut_slice()[start..];
+            let view = super::buffer::memoryview_of_mut(tail)?;
+            let result = readinto.call1(&view);
+            let _ = view.call_method(crate::interned!("release"), &[]);
+            return result;
+        }
+        let owner = if self.bytearray {
+            self.obj.clone()
+        } else {
+            let mut scratch = NewBuffer::new(self.len() - start, true)?;
+            scratch.as_mut_slice().fill(0);
+            scratch.finish()
+        };
+        // SAFETY: a live object that exports a writable buffer (a bytearray).
+        let whole = Obj::from_owned(unsafe { ffi::PyMemoryView_FromObject(owner.as_ptr()) })?;
+        let view = if self.bytearray && start > 0 {
+            let from = super::number::new_int(start as i64)?;
+            // SAFETY: a new slice object from a live int and two NULLs (None).
+            let slice = Obj::from_owned(unsafe {
+                ffi::PySlice_New(from.as_ptr(), std::ptr::null_mut(), std::ptr::null_mut())
+            })?;
+            whole.get_item(&slice)?
+        } else {
+            whole
+        };
+        let result = readinto.call1(&view);
+        let _ = view.call_method(crate::interned!("release"), &[]);
+        if !self.bytearray {
+            // Whatever readinto wrote by the time it returned, as from the C unpickler (no Python
+            // code has run since, so the bytearray still has its length).
+            let written = owner.bytearray_data();
+            let tail = &mut self.as_mut_slice()[start..];
+            let n = written.len().min(tail.len());
+            tail[..n].copy_from_slice(&written[..n]);
+        }
+        result
+    }
+
     pub(super) fn is_bytearray(&self) -> bool {
         self.bytearray
     }

@@ -59,7 +59,6 @@ pub mod types;
 pub mod vectorcall;
 pub mod version;
 
-pub use buffer::memoryview_of_mut;
 pub use bytes::{bytes_decode_escape, new_bytearray, new_bytes, NewBuffer};
 pub use containers::{
     new_dict, new_frozenset, new_list, new_list_owned, new_set, new_tuple, tuple,

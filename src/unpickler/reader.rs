@@ -318,21 +318,24 @@ impl FileSource {
         Ok(out)
     }
 
-    /// Fills `dest` from the window, then from the file (`readinto` when available).
-    fn read_into(&mut self, dest: &mut [u8]) -> PyResult<()> {
-        let from_window = self.available().min(dest.len());
+    /// Fills the new object `dest` from the window, then from the file (`readinto` when
+    /// available).
+    fn read_into(&mut self, dest: &mut NewBuffer) -> PyResult<()> {
+        let want = dest.len();
+        let from_window = self.available().min(want);
         let window = self.window.as_slice();
-        dest[..from_window].copy_from_slice(&window[self.pos..self.pos + from_window]);
+        dest.as_mut_slice()[..from_window]
+            .copy_from_slice(&window[self.pos..self.pos + from_window]);
         self.pos += from_window;
-        let rest = &mut dest[from_window..];
+        let rest = want - from_window;
         // Like CPython, only data taken from the window can complete a read without the file.
-        if rest.is_empty() && from_window > 0 {
+        if rest == 0 && from_window > 0 {
             return Ok(());
         }
         self.skip_consumed()?;
         match self.methods.readinto.clone() {
             None => {
-                let data = self.methods.read.call1(&new_int(rest.len() as i64)?)?;
+                let data = self.methods.read.call1(&new_int(rest as i64)?)?;
                 if !data.is_exact_type(ffi::types::bytes())
                     && !data.is_instance(ffi::types::bytes())?
                 {
@@ -344,23 +347,21 @@ impl FileSource {
                     ));
                 }
                 let got = data.bytes_data();
-                if got.len() < rest.len() {
+                if got.len() < rest {
                     return Err(truncated());
                 }
-                rest.copy_from_slice(&got[..rest.len()]);
+                dest.as_mut_slice()[from_window..].copy_from_slice(&got[..rest]);
             }
             Some(readinto) => {
-                let view = ffi::memoryview_of_mut(rest)?;
-                let result = readinto.call1(&view);
-                // The view must not outlive `dest`: release it before returning.
-                let _ = view.call_method(crate::interned!("release"), &[]);
-                let n = result?.long_as_ssize()?;
+                let n = dest
+                    .readinto_from(from_window, &readinto)?
+                    .long_as_ssize()?;
                 if n < 0 {
                     return Err(pyo3::exceptions::PyValueError::new_err(
                         "readinto() returned negative size",
                     ));
                 }
-                if (n as usize) < rest.len() {
+                if (n as usize) < rest {
                     return Err(truncated());
                 }
             }
@@ -455,7 +456,7 @@ impl Source for FileSource {
             return object_from_slice(&staged, bytearray);
         }
         let mut buffer = NewBuffer::new(n, bytearray)?;
-        self.read_into(buffer.as_mut_slice())?;
+        self.read_into(&mut buffer)?;
         Ok(buffer.finish())
     }
 

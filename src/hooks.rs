@@ -117,3 +117,31 @@ pub enum Attr {
     /// Another attribute (a subclass's or the instance's), or none.
     Other(Option<Obj>),
 }
+
+/// An attribute the extension's own class does not define but subclasses may (`Pickler.
+/// reducer_override`), looked up on every call. For an instance of the class itself (which has no
+/// `__dict__`) the class's own dict answers, unless it was given the attribute since.
+pub struct OptionalAttr(once_cell::sync::OnceCell<(Obj, Obj)>);
+
+impl OptionalAttr {
+    pub const fn new() -> Self {
+        OptionalAttr(once_cell::sync::OnceCell::new())
+    }
+
+    /// Records the class (once, when it is created).
+    pub fn record(&self, cls: &Obj) -> PyResult<()> {
+        let class_dict = cls.getattr(crate::interned!("__dict__"))?;
+        let _ = self.0.set((cls.clone(), class_dict));
+        Ok(())
+    }
+
+    /// `getattr(obj, name, None)`.
+    pub fn lookup(&self, obj: &Obj, name: &Obj) -> PyResult<Option<Obj>> {
+        if let Some((cls, class_dict)) = self.0.get() {
+            if obj.type_obj().is(cls) && !class_dict.contains(name)? {
+                return Ok(None);
+            }
+        }
+        obj.getattr_if_present(name)
+    }
+}

@@ -195,3 +195,22 @@ def test_gc_collects_pickler_cycles():
     del h, p
     gc.collect()
     assert ref_to_h() is None
+
+
+def test_reducer_override_assigned_to_the_pickler_class_is_called():
+    # The class is not immutable (unlike the C one): an attribute given to it later counts.
+    def reducer_override(self, obj):
+        return (complex, (1, 2)) if isinstance(obj, Plain) else NotImplemented
+
+    def dump(value):
+        f = io.BytesIO()
+        ours.Pickler(f, 5).dump(value)
+        return ours.loads(f.getvalue())
+
+    assert isinstance(dump(Plain()), Plain)
+    ours.Pickler.reducer_override = reducer_override
+    try:
+        assert dump([Plain(), 2.5]) == [complex(1, 2), 2.5]
+    finally:
+        del ours.Pickler.reducer_override
+    assert isinstance(dump(Plain()), Plain)

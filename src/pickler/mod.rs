@@ -26,7 +26,7 @@ use crate::ffi::fastcall::{self, Fallback};
 use crate::ffi::heap_type;
 use crate::ffi::members::{install_member, IntSlot, MemberKind, ObjectSlot};
 use crate::ffi::{self, Obj};
-use crate::hooks::{Attr, BuiltinAttr, Hook};
+use crate::hooks::{Attr, BuiltinAttr, Hook, OptionalAttr};
 use crate::in_use::InUse;
 use crate::opcodes::{DEFAULT_PROTOCOL, HIGHEST_PROTOCOL};
 use globals::globals;
@@ -373,8 +373,8 @@ impl Pickler {
         let out = Writer::new(Some(write));
         let mut saver = Saver::new(settings, out, &this.memo, Some(&this.fast), hooks);
         saver.fast_state = fast_state;
-        let result = me
-            .getattr_if_present(&globals().names.reducer_override)
+        let result = REDUCER_OVERRIDE
+            .lookup(&me, &globals().names.reducer_override)
             .and_then(|ro| {
                 saver.hooks.reducer_override = ro;
                 saver.dump(&Obj::of(obj))?;
@@ -579,6 +579,8 @@ fn overridden_persistent_id(slf: &PyCell<Pickler>) -> PyResult<Option<Obj>> {
 
 /// The class's own `persistent_id`: the descriptor before 3.13, the default method from 3.13 on.
 static PERSISTENT_ID_DESCRIPTOR: BuiltinAttr = BuiltinAttr::new();
+/// `reducer_override`, which only subclasses define.
+static REDUCER_OVERRIDE: OptionalAttr = OptionalAttr::new();
 /// The class's `dispatch_table` member descriptor.
 static DISPATCH_TABLE_MEMBER: BuiltinAttr = BuiltinAttr::new();
 
@@ -646,5 +648,6 @@ pub fn register(py: Python, m: &PyModule) -> PyResult<()> {
         PERSISTENT_ID_DESCRIPTOR.record_data_descriptor(&ty_obj, &names.persistent_id)?;
     }
     DISPATCH_TABLE_MEMBER.record_data_descriptor(&ty_obj, &names.dispatch_table)?;
+    REDUCER_OVERRIDE.record(&ty_obj)?;
     Ok(())
 }

@@ -47,6 +47,7 @@ fn _core(py: Python, m: &PyModule) -> PyResult<()> {
     ffi::seq_layout::init(py)?;
     ffi::bytes_layout::init(py)?;
     ffi::vectorcall::init(py)?;
+    ffi::audit::init(py)?;
     errors::init(py)?;
     tables::init(py)?;
     unpickler::register(py, m)?;

@@ -28,6 +28,7 @@
 //! | `picklebuffer.rs` | `PickleBuffer` for 3.6/3.7 |
 //! | `layout37.rs` | the frozen 3.6/3.7 layouts `picklebuffer.rs` and `types.rs` read |
 //! | `bytes_layout.rs` | shortening a new `bytes` object in place (the pickler's result, layout rules) |
+//! | `audit.rs` | `PySys_Audit`, found at import on 3.8+ |
 //! | `vectorcall.rs` | `PyObject_Vectorcall`, found at import on 3.11+ |
 //! | `raw.rs` | C-API functions missing from PyO3's abi3 declarations |
 //! | `version.rs` | the running interpreter's version and whether layouts may be touched |
@@ -36,6 +37,7 @@
 //! here, so that call sites read `ffi::new_str(..)`; the rest is reached by module path
 //! (`ffi::members::IntSlot`, `ffi::number::int_from_addr`, ...).
 
+pub mod audit;
 pub mod buffer;
 pub mod bytes;
 pub mod bytes_layout;

@@ -39,7 +39,7 @@ fn imported_module(name: &Obj) -> PyResult<Option<Obj>> {
         Some(module) if !module.is_none() => module,
         _ => return Ok(None),
     };
-    if module.is_exact_type(types::module()) {
+    let spec = if module.is_exact_type(types::module()) {
         // SAFETY: an exact module (checked); its dict, borrowed and never NULL for a module.
         let dict = Obj::from_borrowed(unsafe { ffi::PyModule_GetDict(module.as_ptr()) });
         if dict.dict_get(crate::interned!("__path__"))?.is_some()
@@ -47,20 +47,44 @@ fn imported_module(name: &Obj) -> PyResult<Option<Obj>> {
         {
             return Ok(None);
         }
+        // What `getattr(module, "__spec__")` finds: a module's type defines no `__spec__`.
+        match dict.dict_get(crate::interned!("__spec__"))? {
+            Some(spec) => Some(spec),
+            None => module.getattr_opt(crate::interned!("__spec__"))?,
+        }
     } else if module.getattr_opt(crate::interned!("__path__"))?.is_some() {
         return Ok(None);
-    }
+    } else {
+        module.getattr_opt(crate::interned!("__spec__"))?
+    };
     // A module another thread is still importing: `__import__` waits for it.
-    if let Some(spec) = module.getattr_opt(crate::interned!("__spec__"))? {
-        if !spec.is_none() {
-            if let Some(flag) = spec.getattr_opt(crate::interned!("_initializing"))? {
-                if flag.is_true()? {
-                    return Ok(None);
-                }
-            }
+    if let Some(spec) = spec {
+        if !spec.is_none() && is_initializing(&spec)? {
+            return Ok(None);
         }
     }
     Ok(Some(module))
+}
+
+/// `spec._initializing`, true while the module is being imported. For importlib's own
+/// `ModuleSpec` (which defines no such class attribute) the instance dict answers.
+fn is_initializing(spec: &Obj) -> PyResult<bool> {
+    static MODULE_SPEC: once_cell::sync::OnceCell<Option<Obj>> = once_cell::sync::OnceCell::new();
+    let module_spec = MODULE_SPEC.get_or_init(|| {
+        let bootstrap = modules_dict()
+            .dict_get(crate::interned!("_frozen_importlib"))
+            .ok()??;
+        bootstrap.getattr_opt(crate::interned!("ModuleSpec")).ok()?
+    });
+    let name = crate::interned!("_initializing");
+    let flag = match module_spec {
+        Some(cls) if spec.type_obj().is(cls) => spec.generic_get_dict()?.dict_get(name)?,
+        _ => spec.getattr_opt(name)?,
+    };
+    match flag {
+        Some(flag) => flag.is_true(),
+        None => Ok(false),
+    }
 }
 
 /// The `__import__` that `PyImport_Import` would call now: the one in the `__builtins__` of the
@@ -74,10 +98,18 @@ fn current_import_function() -> Option<Obj> {
     }
     let globals = Obj::from_borrowed(globals);
     let builtins = globals.dict_get(crate::interned!("__builtins__")).ok()??;
+    let name = crate::interned!("__import__");
     if builtins.is_dict() {
-        builtins.dict_get(crate::interned!("__import__")).ok()?
+        builtins.dict_get(name).ok()?
+    } else if builtins.is_exact_type(types::module()) {
+        // SAFETY: an exact module (checked); its dict, borrowed and never NULL for a module.
+        let dict = Obj::from_borrowed(unsafe { ffi::PyModule_GetDict(builtins.as_ptr()) });
+        match dict.dict_get(name).ok()? {
+            Some(import) => Some(import),
+            None => builtins.getattr_opt(name).ok()?,
+        }
     } else {
-        builtins.getattr_opt(crate::interned!("__import__")).ok()?
+        builtins.getattr_opt(name).ok()?
     }
 }
 
@@ -93,4 +125,22 @@ pub fn sys_modules() -> Option<Obj> {
     // SAFETY: a NUL-terminated name; a borrowed reference or NULL (no exception set).
     let p = unsafe { ffi::PySys_GetObject(c"modules".as_ptr()) };
     std::ptr::NonNull::new(p).map(|p| Obj::from_borrowed(p.as_ptr()))
+}
+
+/// `getattr(obj, name, None)` restricted to `AttributeError`, where `obj` is usually a module.
+/// A plain module's attribute with an ordinary name is its dict entry (the module type defines
+/// only dunder names), so that is read first, without the type lookup that misses its cache for
+/// every name read from a pickle; anything else takes `getattr`.
+pub fn module_attr(obj: &Obj, name: &Obj) -> PyResult<Option<Obj>> {
+    if obj.is_exact_type(types::module())
+        && name.is_exact_type(types::str())
+        && !name.str_utf8_fast().is_some_and(|t| t.starts_with(b"__"))
+    {
+        // SAFETY: an exact module (checked); its dict, borrowed and never NULL for a module.
+        let dict = Obj::from_borrowed(unsafe { ffi::PyModule_GetDict(obj.as_ptr()) });
+        if let Some(found) = dict.dict_get(name)? {
+            return Ok(Some(found));
+        }
+    }
+    obj.getattr_opt(name)
 }

@@ -30,7 +30,7 @@ impl Drop for ParkIfUnwound {
 
 /// Runs a call into Python with the guard alive (see the module notes).
 #[inline(always)]
-fn parked_if_unwound(call: impl FnOnce() -> *mut PyObject) -> *mut PyObject {
+pub(super) fn parked_if_unwound<R>(call: impl FnOnce() -> R) -> R {
     let guard = ParkIfUnwound;
     let result = call();
     std::mem::forget(guard);

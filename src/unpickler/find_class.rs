@@ -21,6 +21,9 @@ pub fn find_class(
 
 /// The `pickle.find_class` audit event (3.8+).
 pub fn audit(module_name: &Obj, global_name: &Obj) -> PyResult<()> {
+    if let Some(raised) = ffi::audit::two_objects(c"pickle.find_class", module_name, global_name) {
+        return raised;
+    }
     if let Some(audit) = &tables::get().audit {
         audit.call(
             &ffi::tuple(&[
@@ -98,7 +101,7 @@ pub fn get_attribute(obj: &Obj, name: &Obj, allow_qualname: bool) -> PyResult<Ob
     };
     let text = name.str_utf8()?;
     if !allow_qualname || !text.contains(&b'.') {
-        return obj.getattr_opt(name)?.ok_or_else(not_found);
+        return ffi::modules::module_attr(obj, name)?.ok_or_else(not_found);
     }
     if text.split(|&b| b == b'.').any(|part| part == b"<locals>") {
         return Err(crate::errors::new_fmt::<PyAttributeError>(format_args!(
@@ -111,7 +114,7 @@ pub fn get_attribute(obj: &Obj, name: &Obj, allow_qualname: bool) -> PyResult<Ob
     for part in text.split(|&b| b == b'.') {
         // Each part of valid UTF-8 split at an ASCII byte is valid UTF-8.
         let part = std::str::from_utf8(part).map_err(|_| not_found())?;
-        match current.getattr_opt(&ffi::new_str(part)?)? {
+        match ffi::modules::module_attr(&current, &ffi::new_str(part)?)? {
             Some(next) => current = next,
             None => return Err(not_found()),
         }

@@ -8,7 +8,6 @@
 use std::os::raw::{c_char, c_int, c_void};
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use pyo3::ffi::PyObject;
 use pyo3::prelude::*;
 
 use super::object::Obj;
@@ -41,12 +40,7 @@ pub fn two_objects(event: &std::ffi::CStr, a: &Obj, b: &Obj) -> Option<PyResult<
     // above; "OO" takes two live objects (borrowed for the call).
     let status = super::shutdown::parked_if_unwound(|| unsafe {
         let audit = std::mem::transmute::<*mut c_void, SysAudit>(address);
-        audit(
-            event.as_ptr(),
-            c"OO".as_ptr(),
-            a.as_ptr() as *mut PyObject,
-            b.as_ptr() as *mut PyObject,
-        )
+        audit(event.as_ptr(), c"OO".as_ptr(), a.as_ptr(), b.as_ptr())
     });
     Some(if status < 0 {
         Err(super::errors::fetch_error())

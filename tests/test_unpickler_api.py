@@ -658,3 +658,35 @@ def test_module_still_initialising_goes_through_import(monkeypatch):
     module.__spec__._initializing = False
     assert TARGET.loads(data) == 42
     assert waited == ["half_imported_for_pickle"]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 8), reason="audit hooks appeared in 3.8")
+def test_find_class_raises_the_audit_event_like_reference():
+    # In a child: an audit hook cannot be removed once added.
+    import subprocess
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import collections, datetime, io, pickle, sys
+        import pickle5_rs
+        events = []
+        sys.addaudithook(lambda event, args: event == "pickle.find_class" and events.append(args))
+        data = pickle.dumps([datetime.date(2020, 1, 2), collections.OrderedDict(a=1), complex(1, 2)], 4)
+        for load in (pickle.loads, pickle5_rs.loads, pickle5_rs.safe_loads,
+                     lambda d: pickle5_rs.Unpickler(io.BytesIO(d)).load()):
+            del events[:]
+            load(data)
+            print(events)
+        """
+    )
+    out = (
+        subprocess.run(
+            [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=True
+        )
+        .stdout.decode()
+        .splitlines()
+    )
+    assert len(out) == 4
+    assert out[0] == out[1] == out[2] == out[3]
+    assert "('datetime', 'date')" in out[0] and "('builtins', 'complex')" in out[0]

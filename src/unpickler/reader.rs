@@ -174,8 +174,10 @@ pub struct FileMethods {
 impl FileMethods {
     /// Looks up `read`/`readline` (required) and `readinto`/`peek` (optional) like `_pickle` does.
     pub fn of(file: &Obj) -> PyResult<FileMethods> {
+        // `peek` is often absent (io.BytesIO), so it is looked up quietly; the io classes all
+        // have `readinto`, so it is looked up directly (an absent one costs an exception).
         let peek = file.getattr_if_present(crate::interned!("peek"))?;
-        let readinto = file.getattr_if_present(crate::interned!("readinto"))?;
+        let readinto = file.getattr_opt(crate::interned!("readinto"))?;
         let read = file.getattr_opt(crate::interned!("read"))?;
         let readline = file.getattr_opt(crate::interned!("readline"))?;
         match (read, readline) {

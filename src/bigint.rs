@@ -24,13 +24,15 @@ fn nibble(c: u8) -> Option<u8> {
     Some(NIBBLE[c as usize]).filter(|&v| v < 0x10)
 }
 
-/// Two's-complement negation in place (little-endian).
+/// Two's-complement negation in place (little-endian): `!x + 1`, so the low zero bytes stay zero,
+/// the lowest non-zero byte is negated and every byte above it inverted (a loop the compiler
+/// vectorises, where a carry chain goes byte by byte).
 fn negate(bytes: &mut [u8]) {
-    let mut carry = true;
-    for b in bytes.iter_mut() {
-        let (v, c) = (!*b).overflowing_add(carry as u8);
-        *b = v;
-        carry = c;
+    if let Some(low) = bytes.iter().position(|&b| b != 0) {
+        bytes[low] = bytes[low].wrapping_neg();
+        for b in &mut bytes[low + 1..] {
+            *b = !*b;
+        }
     }
 }
 
@@ -103,19 +105,24 @@ pub fn pickle_bytes_from_digits(digits: &[u32], negative: bool) -> Option<Vec<u8
     let nbytes = (nbits >> 3) + 1;
     let mut bytes = Vec::new();
     bytes.try_reserve_exact(nbytes + 8).ok()?;
+    bytes.resize(nbytes + 8, 0);
+    // Whole bytes out of a 64-bit accumulator, stored by index into a buffer sized up front (the
+    // digits hold at most 29 bits more than `nbits`, so at most `nbytes + 4` bytes are stored).
+    let mut at = 0;
     let mut acc: u64 = 0;
     let mut held = 0u32;
     for &d in digits {
         acc |= u64::from(d & DIGIT_MASK) << held;
         held += DIGIT_BITS;
         while held >= 8 {
-            bytes.push(acc as u8);
+            bytes[at] = acc as u8;
+            at += 1;
             acc >>= 8;
             held -= 8;
         }
     }
-    bytes.push(acc as u8);
-    bytes.resize(nbytes, 0);
+    bytes[at] = acc as u8;
+    bytes.truncate(nbytes);
     Some(signed_pickle_form(bytes, negative))
 }
 

@@ -254,3 +254,7 @@ pub fn hex_from_signed_le(data: &[u8]) -> Option<Vec<u8>> {
     })
     .flatten()
 }
+
+#[cfg(test)]
+#[path = "bigint_tests.rs"]
+mod tests;

@@ -15,8 +15,8 @@ use super::stack::Stack;
 use crate::alloc;
 use crate::errors;
 use crate::ffi::{self, types, Obj};
+use crate::lookup::tables;
 use crate::opcodes as op;
-use crate::tables;
 
 /// Everything a load consults besides the input: set by the Unpickler's constructor or by
 /// `load()`/`loads()` arguments.
@@ -1081,7 +1081,7 @@ impl<'a, S: Source> Loader<'a, S> {
         if code <= 0 {
             return Err(errors::unpickling("EXT specifies code <= 0"));
         }
-        let t = tables::get();
+        let t = tables();
         let py_code = ffi::new_int(code)?;
         // A restricted load checks the registered names every time, cached object or not.
         if self.hooks.allow.is_none() {

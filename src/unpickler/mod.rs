@@ -21,8 +21,8 @@ use crate::errors;
 use crate::ffi::fastcall::{self, Fallback};
 use crate::ffi::heap_type;
 use crate::ffi::{self, Obj};
-use crate::hooks::{Attr, BuiltinAttr, Hook};
 use crate::in_use::InUse;
+use crate::lookup::{Attr, BuiltinAttr, Hook};
 use allow::{ResolvedGlobals, Restriction};
 use load::{Hooks, Loader};
 use memo::Memo;
@@ -48,7 +48,7 @@ fn make_hooks(func: &str, fix_imports: bool, encoding: &PyAny, errors: &PyAny) -
             let type_name = if v.is_none() {
                 String::from("None")
             } else {
-                crate::pickler::globals::tp_name(&v.type_obj()).to_string()
+                crate::errors::tp_name(&v.type_obj()).to_string()
             };
             let argument = if ffi::version::running() >= (3, 8) {
                 format!("'{}'", name)

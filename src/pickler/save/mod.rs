@@ -91,8 +91,8 @@ pub struct Saver<'m> {
     latin1_text: Option<(Obj, Obj)>,
 }
 
-/// What [`Saver::save`] does with an object, by its type, in the order `_pickle` tries them
-/// (exact types; subclasses are [`Kind::Object`]). The order of the variants matters: atoms
+/// What [`Saver::save`] does with an object, by its exact type (subclasses are
+/// [`Kind::Object`]), in the order `_pickle` tries them. The order of the variants matters: atoms
 /// first (never memoized), then str and bytes (memoized), then the kinds that nest.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
@@ -118,30 +118,30 @@ impl Kind {
     /// `backport_pickle_buffer`: the `pickle5` backport's PickleBuffer type (0: none).
     #[inline(always)]
     fn of(obj: &Obj, backport_pickle_buffer: usize) -> Kind {
-        if obj.is_none() {
-            return Kind::None;
-        }
+        // Exact types are disjoint, so the most common come first.
         let ty = obj.type_addr();
-        if ty == types::bool().addr() {
-            Kind::Bool
+        if ty == types::str().addr() {
+            Kind::Str
         } else if ty == types::int().addr() {
             Kind::Int
         } else if ty == types::float().addr() {
             Kind::Float
-        } else if ty == types::str().addr() {
-            Kind::Str
-        } else if ty == types::bytes().addr() {
-            Kind::Bytes
+        } else if obj.is_none() {
+            Kind::None
+        } else if ty == types::bool().addr() {
+            Kind::Bool
         } else if ty == types::dict().addr() {
             Kind::Dict
-        } else if ty == types::set().addr() {
-            Kind::Set
-        } else if ty == types::frozenset().addr() {
-            Kind::FrozenSet
         } else if ty == types::list().addr() {
             Kind::List
         } else if ty == types::tuple().addr() {
             Kind::Tuple
+        } else if ty == types::bytes().addr() {
+            Kind::Bytes
+        } else if ty == types::set().addr() {
+            Kind::Set
+        } else if ty == types::frozenset().addr() {
+            Kind::FrozenSet
         } else if ty == types::bytearray().addr() {
             Kind::ByteArray
         } else if crate::buffer::is_pickle_buffer(obj)
@@ -341,8 +341,8 @@ impl<'m> Saver<'m> {
 
     // ---- the dispatch ----
 
-    /// Saves one item of a container: str, int and float inline, everything else through
-    /// [`Saver::save`]. Emits exactly what `save` would.
+    /// Saves one item of a container: str, int and float inline, and without [`Saver::save`]'s
+    /// frame and `persistent_id` checks when neither applies. Emits exactly what `save` would.
     #[inline(always)]
     fn save_item(&mut self, obj: &Obj) -> PyResult<()> {
         if self.hooks.pers_func.is_none() && !self.out.frame_is_full() {
@@ -359,6 +359,7 @@ impl<'m> Saver<'m> {
             if ty == types::float().addr() {
                 return self.save_float(obj);
             }
+            return self.save_as(obj, Kind::of(obj, self.backport_pickle_buffer));
         }
         self.save(obj, false)
     }
@@ -370,7 +371,13 @@ impl<'m> Saver<'m> {
         if !pers_save && self.hooks.pers_func.is_some() && self.save_pers(obj)? {
             return Ok(());
         }
-        let kind = Kind::of(obj, self.backport_pickle_buffer);
+        self.save_as(obj, Kind::of(obj, self.backport_pickle_buffer))
+    }
+
+    /// The dispatch: the memo, the nesting count, and the one `match` sending each kind to its
+    /// writer.
+    #[inline(never)]
+    fn save_as(&mut self, obj: &Obj, kind: Kind) -> PyResult<()> {
         // Atoms are never memoized; anything else may be a repeat.
         if kind >= Kind::Str {
             if let Some(idx) = self.memo_index(obj) {

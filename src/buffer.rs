@@ -51,7 +51,7 @@ pub fn backport_pickle_buffer_type() -> usize {
     if let Some((_, addr)) = BACKPORT_PICKLE_BUFFER.get() {
         return *addr;
     }
-    let module = match crate::tables::get()
+    let module = match crate::lookup::tables()
         .sys_modules
         .dict_get(crate::interned!("pickle5"))
     {

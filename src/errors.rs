@@ -115,3 +115,31 @@ pub fn unpickling(msg: impl AsRef<str>) -> PyErr {
 pub fn pickling(msg: impl AsRef<str>) -> PyErr {
     make(&classes().pickling_error, msg.as_ref())
 }
+
+/// A type's `tp_name` as the C pickler prints it: `module.Name` for static (C) types outside
+/// builtins, the bare name otherwise.
+pub fn tp_name(type_obj: &Obj) -> TpName {
+    let name = match type_obj.getattr_opt(crate::interned!("__name__")) {
+        Ok(Some(n)) => crate::ffi::Text::of_any(n),
+        _ => return TpName(None, crate::ffi::Text::fixed("?")),
+    };
+    if type_obj.is_heap_type() {
+        return TpName(None, name);
+    }
+    match type_obj.getattr_opt(crate::interned!("__module__")) {
+        Ok(Some(m)) if !m.str_eq("builtins") => TpName(Some(crate::ffi::Text::of_any(m)), name),
+        _ => TpName(None, name),
+    }
+}
+
+/// What [`tp_name`] returns: shown by `Display`, without copying into a `String`.
+pub struct TpName(Option<crate::ffi::Text>, crate::ffi::Text);
+
+impl std::fmt::Display for TpName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(module) = &self.0 {
+            write!(f, "{}.", module)?;
+        }
+        write!(f, "{}", self.1)
+    }
+}

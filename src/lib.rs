@@ -27,11 +27,10 @@ mod errors;
 // The one place raw C-API calls and `unsafe` are allowed.
 #[allow(unsafe_code)]
 mod ffi;
-mod hooks;
 mod in_use;
+mod lookup;
 mod opcodes;
 mod pickler;
-mod tables;
 #[cfg(test)]
 mod testing;
 mod unpickler;
@@ -49,7 +48,7 @@ fn _core(py: Python, m: &PyModule) -> PyResult<()> {
     ffi::vectorcall::init(py)?;
     ffi::audit::init(py)?;
     errors::init(py)?;
-    tables::init(py)?;
+    lookup::init(py)?;
     unpickler::register(py, m)?;
     buffer::init(py, m)?;
     m.add("PickleError", errors::pickle_error_class(py))?;

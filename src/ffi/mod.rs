@@ -11,7 +11,7 @@
 //! | --- | --- |
 //! | `object.rs` | [`Obj`] and its generic operations (type, attributes, calls, items, iteration, `str`/`repr`); `gil`, `none`; the shared safety invariants |
 //! | `errors.rs` | the pending exception as a `PyErr`, error-class checks, [`Text`] for error messages |
-//! | `str.rs` | `str`: UTF-8 views, encodings, decoders, interning and the `interned!` names |
+//! | `str.rs` | `str`: UTF-8 views, encodings, decoders, interning (the `interned!` names live in `crate::lookup`) |
 //! | `bytes.rs` | `bytes`/`bytearray` content and constructors, [`NewBuffer`], `HeldBytes`, escape decoding |
 //! | `buffer.rs` | the buffer protocol (`BufferView`, `Contiguous`) and memoryviews over Rust memory |
 //! | `number.rs` | `int`/`bool`/`float` conversions, protocol 0 number parsing, LONG payloads |
@@ -71,7 +71,5 @@ pub use number::{bool_obj, int_from_text, new_float, new_int, new_uint, parse_fl
 pub use object::{gil, none, Obj};
 pub use raw::resolve as resolve_late_stable_api;
 pub use stack::recursion_limit;
-pub use str::{
-    decode, intern_in_place, new_str, str_from_raw_unicode_escape, str_from_utf8, InternedName,
-};
+pub use str::{decode, intern_in_place, new_str, str_from_raw_unicode_escape, str_from_utf8};
 pub use types::{call_type_new, type_has_new, TypeRef};

@@ -23,7 +23,7 @@ pub fn import(name: &Obj) -> PyResult<Obj> {
 /// packages, importlib's Python-level fromlist handling; anything else takes the import.
 fn imported_module(name: &Obj) -> PyResult<Option<Obj>> {
     match current_import_function() {
-        Some(import) if import.is(&crate::tables::get().original_import) => {}
+        Some(import) if import.is(&crate::lookup::tables().original_import) => {}
         _ => return Ok(None),
     }
     // SAFETY: a borrowed reference (or NULL) owned by the running interpreter.

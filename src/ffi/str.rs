@@ -1,5 +1,5 @@
-//! `str`: UTF-8 views and encodings, constructors and decoders, interning (including the
-//! [`interned!`](crate::interned) names).
+//! `str`: UTF-8 views and encodings, constructors and decoders, interning (the raw call behind
+//! `crate::lookup`'s [`interned!`](crate::interned) names).
 
 use std::os::raw::c_char;
 
@@ -187,33 +187,13 @@ pub fn intern_in_place(s: Obj) -> Obj {
     }
 }
 
-/// A str interned once per call site (attribute and method names): `&*interned!("name")`.
-#[macro_export]
-macro_rules! interned {
-    ($name:literal) => {{
-        static CELL: $crate::ffi::InternedName = $crate::ffi::InternedName::new();
-        CELL.get($name)
-    }};
-}
-
-/// Storage behind `interned!`.
-pub struct InternedName(once_cell::sync::OnceCell<Obj>);
-
-impl InternedName {
-    pub const fn new() -> Self {
-        InternedName(once_cell::sync::OnceCell::new())
-    }
-
-    pub fn get(&self, name: &str) -> &Obj {
-        self.0.get_or_init(|| {
-            let mut text = String::with_capacity(name.len() + 1);
-            text.push_str(name);
-            text.push('\0');
-            // SAFETY: `text` is NUL-terminated and lives through the call; a new reference or
-            // NULL with an exception set.
-            let p = unsafe { ffi::PyUnicode_InternFromString(text.as_ptr() as *const c_char) };
-            // Only fails on memory exhaustion at first use; an unusable name is then fatal anyway.
-            Obj::from_owned(p).expect("cannot create an interned attribute name")
-        })
-    }
+/// The interned str with the text `name` (what `sys.intern` returns), for the names cached by
+/// `crate::lookup`'s [`interned!`](crate::interned).
+pub fn intern(name: &str) -> PyResult<Obj> {
+    let mut text = String::with_capacity(name.len() + 1);
+    text.push_str(name);
+    text.push('\0');
+    // SAFETY: `text` is NUL-terminated and lives through the call; a new reference or NULL with
+    // an exception set.
+    Obj::from_owned(unsafe { ffi::PyUnicode_InternFromString(text.as_ptr() as *const c_char) })
 }

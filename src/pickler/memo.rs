@@ -61,7 +61,7 @@ impl Memo {
     }
 
     /// The memo index of `obj`, if memoized.
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, obj: &Obj) -> Option<usize> {
         if self.entries.is_empty() {
             return None;

@@ -7,7 +7,6 @@
 //! proxy, `persistent_id` is a property, and `reducer_override` is looked up on the instance at each
 //! `dump()`.
 
-pub mod globals;
 mod memo;
 mod plain;
 mod save;
@@ -26,10 +25,10 @@ use crate::ffi::fastcall::{self, Fallback};
 use crate::ffi::heap_type;
 use crate::ffi::members::{install_member, IntSlot, MemberKind, ObjectSlot};
 use crate::ffi::{self, Obj};
-use crate::hooks::{Attr, BuiltinAttr, Hook, OptionalAttr};
 use crate::in_use::InUse;
+use crate::interned;
+use crate::lookup::{Attr, BuiltinAttr, Hook, OptionalAttr};
 use crate::opcodes::{DEFAULT_PROTOCOL, HIGHEST_PROTOCOL};
-use globals::globals;
 use memo::Memo;
 use save::{FastState, Hooks, Saver, Settings};
 use writer::Writer;
@@ -57,7 +56,7 @@ fn parse_protocol(protocol: Option<&PyAny>) -> PyResult<u8> {
 }
 
 fn file_write_method(file: &PyAny) -> PyResult<Obj> {
-    match Obj::of(file).getattr_opt(&globals().names.write)? {
+    match Obj::of(file).getattr_opt(interned!("write"))? {
         Some(w) => Ok(w),
         None => Err(PyTypeError::new_err("file must have a 'write' attribute")),
     }
@@ -135,13 +134,12 @@ fn dumps_fast(args: &[Obj], kwargs: &[(&Obj, &Obj)]) -> Result<PyResult<Obj>, Fa
         [obj, protocol] => (obj, Some(protocol)),
         _ => return Err(Fallback),
     };
-    let names = &globals().names;
     let mut fix_imports = true;
     let mut callback = None;
     for (name, value) in kwargs {
-        if name.is(&names.kw_protocol) && protocol.is_none() {
+        if name.is(interned!("protocol")) && protocol.is_none() {
             protocol = Some(value);
-        } else if name.is(&names.kw_fix_imports) {
+        } else if name.is(interned!("fix_imports")) {
             fix_imports = if value.is(&ffi::bool_obj(true)) {
                 true
             } else if value.is(&ffi::bool_obj(false)) {
@@ -149,7 +147,7 @@ fn dumps_fast(args: &[Obj], kwargs: &[(&Obj, &Obj)]) -> Result<PyResult<Obj>, Fa
             } else {
                 return Err(Fallback);
             };
-        } else if name.is(&names.kw_buffer_callback) {
+        } else if name.is(interned!("buffer_callback")) {
             callback = Some(*value);
         } else {
             return Err(Fallback);
@@ -209,9 +207,8 @@ struct PicklerState {
     proto: u8,
     fix_imports: bool,
     write: Option<Obj>,
-    pers_func: Option<Obj>,
-    /// `pers_func` is the function of a method bound to this pickler: call it with the pickler.
-    pers_func_is_method: bool,
+    /// `persistent_id` before 3.13 (a method bound to this pickler is kept unbound).
+    persistent_id: Option<Hook>,
     buffer_callback: Option<Obj>,
     fast_state: FastState,
 }
@@ -310,9 +307,8 @@ impl Pickler {
         // Where the class's own descriptors answer, they give back what was assigned: there is
         // nothing to look up.
         let me = Obj::of(slf.as_ref());
-        let g = globals();
         let persistent_id = if ffi::version::running() < (3, 13) {
-            PERSISTENT_ID_DESCRIPTOR.lookup(&me, &g.names.persistent_id)?
+            PERSISTENT_ID_DESCRIPTOR.lookup(&me, interned!("persistent_id"))?
         } else {
             Attr::Builtin
         };
@@ -321,11 +317,11 @@ impl Pickler {
                 Some(f) => Some(Hook::from_attr(&me, f)?),
                 None => None,
             };
-            let mut st = this.state()?;
-            st.pers_func_is_method = matches!(hook, Some(Hook::MethodOf(_)));
-            st.pers_func = hook.map(|h| h.held().clone());
+            this.state()?.persistent_id = hook;
         }
-        if let Attr::Other(table) = DISPATCH_TABLE_MEMBER.lookup(&me, &g.names.dispatch_table)? {
+        if let Attr::Other(table) =
+            DISPATCH_TABLE_MEMBER.lookup(&me, interned!("dispatch_table"))?
+        {
             this.dispatch_table.set(table);
         }
         Ok(())
@@ -344,7 +340,7 @@ impl Pickler {
                 None => {
                     return Err(errors::pickling_fmt(format_args!(
                         "Pickler.__init__() was not called by {}.__init__()",
-                        globals::tp_name(&me.type_obj())
+                        errors::tp_name(&me.type_obj())
                     )))
                 }
             };
@@ -355,10 +351,12 @@ impl Pickler {
             };
             let (pers_func, pers_self) = if ffi::version::running() >= (3, 13) {
                 (overridden_persistent_id(slf)?, None)
-            } else if st.pers_func_is_method {
-                (st.pers_func.clone(), Some(me.clone()))
             } else {
-                (st.pers_func.clone(), None)
+                match &st.persistent_id {
+                    None => (None, None),
+                    Some(Hook::Callable(f)) => (Some(f.clone()), None),
+                    Some(Hook::MethodOf(f)) => (Some(f.clone()), Some(me.clone())),
+                }
             };
             let hooks = Hooks {
                 pers_func,
@@ -374,7 +372,7 @@ impl Pickler {
         let mut saver = Saver::new(settings, out, &this.memo, Some(&this.fast), hooks);
         saver.fast_state = fast_state;
         let result = REDUCER_OVERRIDE
-            .lookup(&me, &globals().names.reducer_override)
+            .lookup(&me, interned!("reducer_override"))
             .and_then(|ro| {
                 saver.hooks.reducer_override = ro;
                 saver.dump(&Obj::of(obj))?;
@@ -439,7 +437,7 @@ fn set_memo(obj: &PyAny, value: Option<&PyAny>) -> PyResult<()> {
     } else {
         return Err(crate::errors::new_fmt::<PyTypeError>(format_args!(
             "'memo' attribute must be a PicklerMemoProxy object or dict, not {}",
-            globals::tp_name(&Obj::of(value).type_obj())
+            errors::tp_name(&Obj::of(value).type_obj())
         )));
     };
     this.replace_memo(new_memo)
@@ -449,13 +447,9 @@ fn set_memo(obj: &PyAny, value: Option<&PyAny>) -> PyResult<()> {
 fn get_persistent_id(obj: &PyAny) -> PyResult<PyObject> {
     let this = obj.downcast::<PyCell<Pickler>>()?.borrow();
     let st = this.state()?;
-    match &st.pers_func {
+    match &st.persistent_id {
         None => Err(PyAttributeError::new_err("persistent_id")),
-        Some(f) if st.pers_func_is_method => {
-            let me = Obj::of(obj);
-            Ok(globals().method_type().call2(f, &me)?.into_py())
-        }
-        Some(f) => Ok(f.clone().into_py()),
+        Some(hook) => Ok(hook.bind(&Obj::of(obj))?.into_py()),
     }
 }
 
@@ -471,8 +465,7 @@ fn set_persistent_id(obj: &PyAny, value: Option<&PyAny>) -> PyResult<()> {
         ));
     }
     let mut st = this.state()?;
-    st.pers_func = Some(value);
-    st.pers_func_is_method = false;
+    st.persistent_id = Some(Hook::Callable(value));
     Ok(())
 }
 
@@ -488,10 +481,14 @@ impl PyGCProtocol for Pickler {
             }
         }
         if let Ok(st) = self.state.try_borrow() {
-            for o in [&st.write, &st.pers_func, &st.buffer_callback]
-                .iter()
-                .copied()
-                .flatten()
+            let persistent_id = st.persistent_id.as_ref().map(Hook::held);
+            for o in [
+                st.write.as_ref(),
+                persistent_id,
+                st.buffer_callback.as_ref(),
+            ]
+            .into_iter()
+            .flatten()
             {
                 visit.call(o)?;
             }
@@ -569,7 +566,7 @@ impl PyGCProtocol for PicklerMemoProxy {
 /// the default one (which returns None for every object).
 fn overridden_persistent_id(slf: &PyCell<Pickler>) -> PyResult<Option<Obj>> {
     let me = Obj::of(slf.as_ref());
-    let name = &globals().names.persistent_id;
+    let name = interned!("persistent_id");
     match PERSISTENT_ID_DESCRIPTOR.lookup(&me, name)? {
         Attr::Builtin => Ok(None),
         Attr::Other(Some(found)) => Ok(Some(found)),
@@ -586,7 +583,6 @@ static DISPATCH_TABLE_MEMBER: BuiltinAttr = BuiltinAttr::new();
 
 /// Adds the pickler's classes and functions to the module.
 pub fn register(py: Python, m: &PyModule) -> PyResult<()> {
-    globals::init(py)?;
     m.add_class::<Pickler>()?;
     heap_type::adopt_instance_type_refs::<{ heap_type::PICKLER }>(
         py.get_type::<Pickler>().as_type_ptr(),
@@ -641,13 +637,12 @@ pub fn register(py: Python, m: &PyModule) -> PyResult<()> {
     install_member(&ty_obj, b"bin\0", MemberKind::Int, bin)?;
     install_member(&ty_obj, b"fast\0", MemberKind::Int, fast)?;
     install_member(&ty_obj, b"dispatch_table\0", MemberKind::Object, dt)?;
-    let names = &globals().names;
     if ffi::version::running() >= (3, 13) {
-        PERSISTENT_ID_DESCRIPTOR.record_method(&ty_obj, &names.persistent_id)?;
+        PERSISTENT_ID_DESCRIPTOR.record_method(&ty_obj, interned!("persistent_id"))?;
     } else {
-        PERSISTENT_ID_DESCRIPTOR.record_data_descriptor(&ty_obj, &names.persistent_id)?;
+        PERSISTENT_ID_DESCRIPTOR.record_data_descriptor(&ty_obj, interned!("persistent_id"))?;
     }
-    DISPATCH_TABLE_MEMBER.record_data_descriptor(&ty_obj, &names.dispatch_table)?;
+    DISPATCH_TABLE_MEMBER.record_data_descriptor(&ty_obj, interned!("dispatch_table"))?;
     REDUCER_OVERRIDE.record(&ty_obj)?;
     Ok(())
 }

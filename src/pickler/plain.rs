@@ -25,70 +25,24 @@
 //! - the instance dict does not shadow `__reduce_ex__` or `__getstate__` (the C code looks them
 //!   up on the instance).
 
-use once_cell::sync::OnceCell;
 use pyo3::prelude::*;
 
 use crate::ffi::{self, types, Obj};
+use crate::interned;
+use crate::lookup::tables;
 
-struct PlainGlobals {
-    /// Names that, defined by a class of the MRO, take an object off the plain path.
-    class_names: Vec<Obj>,
-    instance_names: [Obj; 2],
-    mro: Obj,
-    dict: Obj,
-    slotnames: Obj,
-    copyreg: Obj,
-    newobj: Obj,
-    name: Obj,
-    basicsize: Obj,
-    itemsize: Obj,
-    dictoffset: Obj,
-    weakrefoffset: Obj,
-    /// `copyreg.__newobj__` as it was at import.
-    original_newobj: Obj,
-    object_basicsize: isize,
-}
-
-static PLAIN: OnceCell<PlainGlobals> = OnceCell::new();
-
-fn build(py: Python) -> PyResult<PlainGlobals> {
-    // Interned, like attribute names in code, so dict lookups match by identity.
-    let s = |name: &str| ffi::new_str(name).map(ffi::intern_in_place);
-    let class_names = [
-        "__reduce_ex__",
-        "__reduce__",
-        "__getstate__",
-        "__getnewargs_ex__",
-        "__getnewargs__",
-        "__class__",
-        "__getattr__",
-        "__getattribute__",
+/// Names that, defined by a class of the MRO, take an object off the plain path.
+fn class_names() -> [&'static Obj; 8] {
+    [
+        interned!("__reduce_ex__"),
+        interned!("__reduce__"),
+        interned!("__getstate__"),
+        interned!("__getnewargs_ex__"),
+        interned!("__getnewargs__"),
+        interned!("__class__"),
+        interned!("__getattr__"),
+        interned!("__getattribute__"),
     ]
-    .iter()
-    .map(|n| s(n))
-    .collect::<PyResult<Vec<_>>>()?;
-    let basicsize = s("__basicsize__")?;
-    let object_basicsize = types::object().as_obj().getattr(&basicsize)?.as_ssize()?;
-    Ok(PlainGlobals {
-        class_names,
-        instance_names: [s("__reduce_ex__")?, s("__getstate__")?],
-        mro: s("__mro__")?,
-        dict: s("__dict__")?,
-        slotnames: s("__slotnames__")?,
-        copyreg: s("copyreg")?,
-        newobj: s("__newobj__")?,
-        name: s("__name__")?,
-        basicsize,
-        itemsize: s("__itemsize__")?,
-        dictoffset: s("__dictoffset__")?,
-        weakrefoffset: s("__weakrefoffset__")?,
-        original_newobj: Obj::of(py.import("copyreg")?.getattr("__newobj__")?),
-        object_basicsize,
-    })
-}
-
-fn plain_globals() -> PyResult<&'static PlainGlobals> {
-    PLAIN.get_or_try_init(|| build(crate::ffi::gil()))
 }
 
 /// What the plain path found for an object.
@@ -106,7 +60,7 @@ pub enum Plain {
 pub struct PlainTypes {
     layouts: Vec<(Obj, bool)>,
     /// Bumped by the pickler whenever Python code may have run.
-    generation: u64,
+    python_runs: u64,
     /// Classes whose MRO and `__slotnames__` passed, with the stamp they passed at.
     verified: Vec<(Obj, u64)>,
     /// The stamp at which `copyreg.__newobj__` last passed.
@@ -117,11 +71,11 @@ const MAX_REMEMBERED: usize = 64;
 
 impl PlainTypes {
     /// Whether the class's layout allows the plain path (see the module notes).
-    fn layout_ok(&mut self, g: &PlainGlobals, type_obj: &Obj) -> PyResult<bool> {
+    fn layout_ok(&mut self, type_obj: &Obj) -> PyResult<bool> {
         if let Some((_, ok)) = self.layouts.iter().find(|(t, _)| t.is(type_obj)) {
             return Ok(*ok);
         }
-        let ok = compute_layout_ok(g, type_obj)?;
+        let ok = compute_layout_ok(type_obj)?;
         if self.layouts.len() < MAX_REMEMBERED {
             self.layouts.push((type_obj.clone(), ok));
         }
@@ -132,25 +86,25 @@ impl PlainTypes {
     /// arbitrary object, a `file.write`, or the release of an object such code returned) may
     /// have run since the last check: classes and `copyreg` may have changed.
     #[inline]
-    pub fn python_may_have_run(&mut self) {
-        self.generation += 1;
+    pub fn note_python_run(&mut self) {
+        self.python_runs += 1;
     }
 
     /// The state `object.__reduce_ex__` would return for `obj` (protocol 2+), if `obj` is plain.
-    /// `external_calls` counts Python calls made outside the pickler's knowledge (file writes).
-    pub fn check(&mut self, obj: &Obj, type_obj: &Obj, external_calls: u64) -> PyResult<Plain> {
+    /// `writer_python_runs` counts the times Python code ran outside the pickler's knowledge (file
+    /// writes: `Writer::python_runs`).
+    pub fn check(&mut self, obj: &Obj, type_obj: &Obj, writer_python_runs: u64) -> PyResult<Plain> {
         if !type_obj.is_exact_type(types::type_()) {
             return Ok(Plain::No);
         }
-        let g = plain_globals()?;
-        if !self.layout_ok(g, type_obj)? {
+        if !self.layout_ok(type_obj)? {
             return Ok(Plain::No);
         }
-        let stamp = self.generation.wrapping_add(external_calls);
+        let stamp = self.python_runs.wrapping_add(writer_python_runs);
         let known = self.verified.iter().position(|(t, _)| t.is(type_obj));
         let fresh = matches!(known, Some(i) if self.verified[i].1 == stamp);
         if !fresh {
-            if !mro_is_plain(g, type_obj)? {
+            if !mro_is_plain(type_obj)? {
                 return Ok(Plain::No);
             }
             match known {
@@ -162,15 +116,16 @@ impl PlainTypes {
             }
         }
         if self.copyreg_verified != Some(stamp) {
-            if !copyreg_newobj_is_original(g)? {
+            if !copyreg_newobj_is_original()? {
                 return Ok(Plain::No);
             }
             self.copyreg_verified = Some(stamp);
         }
         // Instance attributes that would replace the methods object.__reduce_ex__ relies on.
         let dict = obj.generic_get_dict()?;
-        let [reduce_ex, getstate] = &g.instance_names;
-        if dict.dict_get(reduce_ex)?.is_some() || dict.dict_get(getstate)?.is_some() {
+        if dict.dict_get(interned!("__reduce_ex__"))?.is_some()
+            || dict.dict_get(interned!("__getstate__"))?.is_some()
+        {
             return Ok(Plain::No);
         }
         Ok(Plain::State(if dict.dict_len() > 0 {
@@ -181,34 +136,34 @@ impl PlainTypes {
     }
 }
 
-fn compute_layout_ok(g: &PlainGlobals, type_obj: &Obj) -> PyResult<bool> {
+fn compute_layout_ok(type_obj: &Obj) -> PyResult<bool> {
     if !type_obj.is_heap_type() || ffi::types::is_list_or_dict_subclass(type_obj) {
         return Ok(false);
     }
     let int_attr = |name: &Obj| -> PyResult<isize> { type_obj.getattr(name)?.as_ssize() };
-    if int_attr(&g.itemsize)? != 0 {
+    if int_attr(interned!("__itemsize__"))? != 0 {
         return Ok(false);
     }
-    let dictoffset = int_attr(&g.dictoffset)?;
+    let dictoffset = int_attr(interned!("__dictoffset__"))?;
     if dictoffset == 0 {
         return Ok(false);
     }
     // No more room than object_getstate's size check allows (counted conservatively).
     let ptr = std::mem::size_of::<usize>() as isize;
-    let mut allowed = g.object_basicsize;
+    let mut allowed = tables().object_basicsize;
     if dictoffset > 0 {
         allowed += ptr;
     }
-    if int_attr(&g.weakrefoffset)? > 0 {
+    if int_attr(interned!("__weakrefoffset__"))? > 0 {
         allowed += ptr;
     }
-    Ok(int_attr(&g.basicsize)? <= allowed)
+    Ok(int_attr(interned!("__basicsize__"))? <= allowed)
 }
 
 /// The MRO is heap classes ending in `object`, none defining a pickling-related name, and the
 /// class has an empty `__slotnames__` cache.
-fn mro_is_plain(g: &PlainGlobals, type_obj: &Obj) -> PyResult<bool> {
-    let mro = type_obj.getattr(&g.mro)?;
+fn mro_is_plain(type_obj: &Obj) -> PyResult<bool> {
+    let mro = type_obj.getattr(interned!("__mro__"))?;
     if !mro.is_tuple() {
         return Ok(false);
     }
@@ -225,17 +180,17 @@ fn mro_is_plain(g: &PlainGlobals, type_obj: &Obj) -> PyResult<bool> {
         if !cls.is_type() || !cls.is_heap_type() {
             return Ok(false);
         }
-        let own = cls.getattr(&g.dict)?;
-        for name in &g.class_names {
+        let own = cls.getattr(interned!("__dict__"))?;
+        for name in class_names() {
             if own.contains(name)? {
                 return Ok(false);
             }
         }
         if i == 0 {
-            if !own.contains(&g.slotnames)? {
+            if !own.contains(interned!("__slotnames__"))? {
                 return Ok(false);
             }
-            let names = own.get_item(&g.slotnames)?;
+            let names = own.get_item(interned!("__slotnames__"))?;
             let empty =
                 names.is_none() || (names.is_exact_type(types::list()) && names.list_len() == 0);
             if !empty {
@@ -247,19 +202,19 @@ fn mro_is_plain(g: &PlainGlobals, type_obj: &Obj) -> PyResult<bool> {
 }
 
 /// `sys.modules["copyreg"].__newobj__` is the function it was at import, still named `__newobj__`.
-fn copyreg_newobj_is_original(g: &PlainGlobals) -> PyResult<bool> {
-    let module = match ffi::modules::modules_dict().dict_get(&g.copyreg)? {
+fn copyreg_newobj_is_original() -> PyResult<bool> {
+    let module = match ffi::modules::modules_dict().dict_get(interned!("copyreg"))? {
         Some(m) => m,
         None => return Ok(false),
     };
-    let newobj = match module.getattr_opt(&g.newobj)? {
+    let newobj = match module.getattr_opt(interned!("__newobj__"))? {
         Some(f) => f,
         None => return Ok(false),
     };
-    if !newobj.is(&g.original_newobj) {
+    if !newobj.is(&tables().original_newobj) {
         return Ok(false);
     }
-    Ok(match newobj.getattr_opt(&g.name)? {
+    Ok(match newobj.getattr_opt(interned!("__name__"))? {
         Some(name) => name.is_str() && name.str_eq("__newobj__"),
         None => false,
     })

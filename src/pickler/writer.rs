@@ -100,9 +100,9 @@ impl Writer {
         }
     }
 
-    /// How many times Python code was called to write output so far.
+    /// How many times Python code ran to write output so far (calls of the file's `write`).
     #[inline]
-    pub fn python_calls(&self) -> u64 {
+    pub fn python_runs(&self) -> u64 {
         self.file_writes
     }
 

@@ -580,8 +580,8 @@ impl<'a, S: Source> Loader<'a, S> {
     ) -> PyResult<Obj> {
         let proto = self.proto.get();
         let (mapped_module, mapped_name) =
-            check_global(names, module, name, proto, self.hooks.fix_imports)?;
-        let obj = match &self.hooks.find_class {
+            check_global(names, module, name, proto, self.settings.fix_imports)?;
+        let obj = match &self.settings.find_class {
             Some(method) => method.call2(module, name)?,
             None => {
                 find_class::audit(module, name)?;
@@ -608,7 +608,7 @@ impl<'a, S: Source> Loader<'a, S> {
         args: &Obj,
         kwargs: Option<&Obj>,
     ) -> PyResult<()> {
-        if self.hooks.allow.is_none() {
+        if self.settings.allow.is_none() {
             return Ok(());
         }
         if self
@@ -736,7 +736,7 @@ impl<'a, S: Source> Loader<'a, S> {
     /// an object an allowed name resolved to: a class, function or module is not pickled data.
     #[inline]
     pub(super) fn guard_target(&self, opname: &str, target: &Obj) -> PyResult<()> {
-        if self.hooks.allow.is_none() {
+        if self.settings.allow.is_none() {
             return Ok(());
         }
         self.guard_target_restricted(opname, target)

@@ -15,12 +15,12 @@ use super::stack::Stack;
 use crate::alloc;
 use crate::errors;
 use crate::ffi::{self, types, Obj};
+use crate::lookup::tables;
 use crate::opcodes as op;
-use crate::tables;
 
 /// Everything a load consults besides the input: set by the Unpickler's constructor or by
 /// `load()`/`loads()` arguments.
-pub struct Hooks {
+pub struct LoadSettings {
     pub fix_imports: bool,
     pub encoding: Obj,
     pub errors: Obj,
@@ -33,10 +33,10 @@ pub struct Hooks {
     pub allow: Option<Arc<AllowNames>>,
 }
 
-impl Hooks {
+impl LoadSettings {
     /// What `loads(data)` uses: the keyword arguments' defaults, no hooks, no allow-list.
-    pub fn defaults() -> Hooks {
-        Hooks {
+    pub fn defaults() -> LoadSettings {
+        LoadSettings {
             fix_imports: true,
             encoding: crate::interned!("ASCII").clone(),
             errors: crate::interned!("strict").clone(),
@@ -57,7 +57,7 @@ pub struct Loader<'a, S: Source> {
     pub stack: Stack,
     /// Borrowed only for each lookup or store: hooks may read, clear or replace the memo.
     pub memo: &'a RefCell<Memo>,
-    pub hooks: &'a Hooks,
+    pub settings: &'a LoadSettings,
     /// The protocol seen in PROTO (read by `find_class`, which may be called back from Python).
     pub proto: &'a Cell<u8>,
     /// Whether each type BUILD has met resolves attributes plainly and defines no `__setstate__`
@@ -541,20 +541,20 @@ impl<'a, S: Source> Loader<'a, S> {
     }
 
     fn decode_py2_string(&self, data: &[u8]) -> PyResult<Obj> {
-        if self.hooks.encoding_is_bytes() {
+        if self.settings.encoding_is_bytes() {
             ffi::new_bytes(data)
         } else {
-            ffi::decode(data, &self.hooks.encoding, &self.hooks.errors)
+            ffi::decode(data, &self.settings.encoding, &self.settings.errors)
         }
     }
 
     fn load_counted_binstring(&mut self, nbytes: usize) -> PyResult<()> {
         let n = self.read_size(nbytes, "BINSTRING", true)?;
         let data = self.src.read(n)?;
-        let obj = if self.hooks.encoding_is_bytes() {
+        let obj = if self.settings.encoding_is_bytes() {
             ffi::new_bytes(data)?
         } else {
-            ffi::decode(data, &self.hooks.encoding, &self.hooks.errors)?
+            ffi::decode(data, &self.settings.encoding, &self.settings.errors)?
         };
         self.stack.push(obj)?;
         Ok(())
@@ -587,7 +587,7 @@ impl<'a, S: Source> Loader<'a, S> {
     }
 
     fn load_next_buffer(&mut self) -> PyResult<()> {
-        let buffers = self.hooks.buffers.as_ref().ok_or_else(|| {
+        let buffers = self.settings.buffers.as_ref().ok_or_else(|| {
             errors::unpickling(
                 "pickle stream refers to out-of-band data but no *buffers* argument was given",
             )
@@ -934,12 +934,12 @@ impl<'a, S: Source> Loader<'a, S> {
     }
 
     fn find_class(&self, module: &Obj, name: &Obj) -> PyResult<Obj> {
-        if let Some(names) = &self.hooks.allow {
+        if let Some(names) = &self.settings.allow {
             return self.find_allowed_class(names, module, name);
         }
-        match &self.hooks.find_class {
+        match &self.settings.find_class {
             Some(method) => method.call2(module, name),
-            None => find_class(module, name, self.proto.get(), self.hooks.fix_imports),
+            None => find_class(module, name, self.proto.get(), self.settings.fix_imports),
         }
     }
 
@@ -984,7 +984,7 @@ impl<'a, S: Source> Loader<'a, S> {
     }
 
     fn persistent_load(&self) -> PyResult<Obj> {
-        self.hooks.persistent_load.clone().ok_or_else(|| {
+        self.settings.persistent_load.clone().ok_or_else(|| {
             errors::unpickling(if ffi::version::running() >= (3, 12) {
                 "A load persistent id instruction was encountered, but no persistent_load function was specified."
             } else {
@@ -1081,10 +1081,10 @@ impl<'a, S: Source> Loader<'a, S> {
         if code <= 0 {
             return Err(errors::unpickling("EXT specifies code <= 0"));
         }
-        let t = tables::get();
+        let t = tables();
         let py_code = ffi::new_int(code)?;
         // A restricted load checks the registered names every time, cached object or not.
-        if self.hooks.allow.is_none() {
+        if self.settings.allow.is_none() {
             if let Some(obj) = t.extension_cache.dict_get(&py_code)? {
                 self.stack.push(obj)?;
                 return Ok(());

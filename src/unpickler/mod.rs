@@ -21,10 +21,10 @@ use crate::errors;
 use crate::ffi::fastcall::{self, Fallback};
 use crate::ffi::heap_type;
 use crate::ffi::{self, Obj};
-use crate::hooks::{Attr, BuiltinAttr, Hook};
 use crate::in_use::InUse;
+use crate::lookup::{Attr, BuiltinAttr, Hook};
 use allow::{ResolvedGlobals, Restriction};
-use load::{Hooks, Loader};
+use load::{LoadSettings, Loader};
 use memo::Memo;
 use reader::{BytesSource, FileMethods, FileSource};
 
@@ -41,14 +41,19 @@ fn text_default<'py>(py: Python<'py>, text: &'static str) -> &'py PyAny {
 /// parsing does before anything else: each must be a str whose UTF-8 form has no NUL. The
 /// `buffers` keyword is interpreted later (see [`buffers_iter`]), after the data or file.
 /// `func` names the entry point in messages, as `_pickle`'s argument parser does.
-fn make_hooks(func: &str, fix_imports: bool, encoding: &PyAny, errors: &PyAny) -> PyResult<Hooks> {
+fn make_settings(
+    func: &str,
+    fix_imports: bool,
+    encoding: &PyAny,
+    errors: &PyAny,
+) -> PyResult<LoadSettings> {
     let text_arg = |value: &PyAny, name: &str, position: u8| -> PyResult<Obj> {
         let v = Obj::of(value);
         if !v.is_str() {
             let type_name = if v.is_none() {
                 String::from("None")
             } else {
-                crate::pickler::globals::tp_name(&v.type_obj()).to_string()
+                crate::errors::tp_name(&v.type_obj()).to_string()
             };
             let argument = if ffi::version::running() >= (3, 8) {
                 format!("'{}'", name)
@@ -65,7 +70,7 @@ fn make_hooks(func: &str, fix_imports: bool, encoding: &PyAny, errors: &PyAny) -
         }
         Ok(v)
     };
-    Ok(Hooks {
+    Ok(LoadSettings {
         fix_imports,
         encoding: text_arg(encoding, "encoding", 3)?,
         errors: text_arg(errors, "errors", 4)?,
@@ -86,19 +91,19 @@ fn buffers_iter(buffers: Option<&Obj>) -> PyResult<Option<Obj>> {
 
 fn run_loader<S: reader::Source>(
     src: S,
-    hooks: &Hooks,
+    settings: &LoadSettings,
     memo: &RefCell<Memo>,
     proto: &Cell<u8>,
 ) -> PyResult<Obj> {
     let resolved = RefCell::new(ResolvedGlobals::default());
-    run_loader_keeping_source(src, hooks, memo, proto, &resolved).0
+    run_loader_keeping_source(src, settings, memo, proto, &resolved).0
 }
 
 /// Like `run_loader`, also handing back the source (with what it read from the file but did
 /// not use).
 fn run_loader_keeping_source<S: reader::Source>(
     src: S,
-    hooks: &Hooks,
+    settings: &LoadSettings,
     memo: &RefCell<Memo>,
     proto: &Cell<u8>,
     resolved: &RefCell<ResolvedGlobals>,
@@ -107,7 +112,7 @@ fn run_loader_keeping_source<S: reader::Source>(
         src,
         stack: stack::Stack::default(),
         memo,
-        hooks,
+        settings,
         proto,
         plain_types: Default::default(),
         resolved,
@@ -137,15 +142,20 @@ pub fn load(
     errors: &PyAny,
     buffers: Option<&PyAny>,
 ) -> PyResult<PyObject> {
-    let hooks = make_hooks("load", fix_imports.0, encoding, errors)?;
-    load_file(&Obj::of(file), hooks, buffers.map(Obj::of).as_ref()).map(Obj::into_py)
+    let settings = make_settings("load", fix_imports.0, encoding, errors)?;
+    load_file(&Obj::of(file), settings, buffers.map(Obj::of).as_ref()).map(Obj::into_py)
 }
 
 /// Loads one pickle from the file object `file` (`load` and `safe_load`).
-fn load_file(file: &Obj, mut hooks: Hooks, buffers: Option<&Obj>) -> PyResult<Obj> {
+fn load_file(file: &Obj, mut settings: LoadSettings, buffers: Option<&Obj>) -> PyResult<Obj> {
     let src = FileSource::new(FileMethods::of(file)?);
-    hooks.buffers = buffers_iter(buffers)?;
-    run_loader(src, &hooks, &RefCell::new(Memo::default()), &Cell::new(0))
+    settings.buffers = buffers_iter(buffers)?;
+    run_loader(
+        src,
+        &settings,
+        &RefCell::new(Memo::default()),
+        &Cell::new(0),
+    )
 }
 
 /// Read and return an object from the given pickle data (any bytes-like object, not copied).
@@ -168,8 +178,8 @@ pub fn loads(
     errors: &PyAny,
     buffers: Option<&PyAny>,
 ) -> PyResult<PyObject> {
-    let hooks = make_hooks("loads", fix_imports.0, encoding, errors)?;
-    load_bytes(&Obj::of(data), hooks, buffers.map(Obj::of).as_ref()).map(Obj::into_py)
+    let settings = make_settings("loads", fix_imports.0, encoding, errors)?;
+    load_bytes(&Obj::of(data), settings, buffers.map(Obj::of).as_ref()).map(Obj::into_py)
 }
 
 /// `loads` before 3.9, where `data` may also be passed by keyword.
@@ -193,10 +203,15 @@ fn loads_data_keyword(
 }
 
 /// Loads from the bytes-like `data`; `buffers` is interpreted once the data is, as in `_pickle`.
-fn load_bytes(data: &Obj, mut hooks: Hooks, buffers: Option<&Obj>) -> PyResult<Obj> {
+fn load_bytes(data: &Obj, mut settings: LoadSettings, buffers: Option<&Obj>) -> PyResult<Obj> {
     let src = BytesSource::new(data)?;
-    hooks.buffers = buffers_iter(buffers)?;
-    run_loader(src, &hooks, &RefCell::new(Memo::default()), &Cell::new(0))
+    settings.buffers = buffers_iter(buffers)?;
+    run_loader(
+        src,
+        &settings,
+        &RefCell::new(Memo::default()),
+        &Cell::new(0),
+    )
 }
 
 /// `loads(data)` and `loads(data, buffers=...)`, the calls that matter for speed; anything else
@@ -213,7 +228,7 @@ fn loads_fast(args: &[Obj], kwargs: &[(&Obj, &Obj)]) -> Result<PyResult<Obj>, Fa
         }
         buffers = Some(*value);
     }
-    Ok(load_bytes(data, Hooks::defaults(), buffers))
+    Ok(load_bytes(data, LoadSettings::defaults(), buffers))
 }
 
 /// Adds the unpickler's classes and functions to the module.
@@ -290,7 +305,7 @@ fn current_persistent_load(slf: &PyCell<Unpickler>) -> PyResult<Option<Obj>> {
 /// What `__init__` sets up; absent until it has run.
 struct Setup {
     file: FileMethods,
-    hooks: Hooks,
+    settings: LoadSettings,
 }
 
 /// Reads a pickle data stream from a binary file (an object with `read()` and `readline()`).
@@ -328,14 +343,14 @@ impl Unpickler {
     ) -> PyResult<()> {
         let cell: &PyCell<Unpickler> = slf.downcast()?;
         cell.borrow().in_use.check("Unpickler")?;
-        let mut hooks = make_hooks("Unpickler", fix_imports, encoding, errors)?;
+        let mut settings = make_settings("Unpickler", fix_imports, encoding, errors)?;
         let methods = FileMethods::of(&Obj::of(file))?;
-        hooks.buffers = buffers_iter(buffers.map(Obj::of).as_ref())?;
+        settings.buffers = buffers_iter(buffers.map(Obj::of).as_ref())?;
         {
             let this = cell.borrow();
             *this.setup.borrow_mut() = Some(Setup {
                 file: methods,
-                hooks,
+                settings,
             });
             this.replace_memo(Memo::default())?;
             this.proto.set(0);
@@ -402,7 +417,7 @@ impl Unpickler {
     fn load(slf: &PyCell<Self>) -> PyResult<PyObject> {
         let this = slf.borrow();
         let _running = this.in_use.enter("Unpickler")?;
-        let (methods, hooks) = {
+        let (methods, settings) = {
             let setup = this.setup.borrow();
             let setup = setup.as_ref().ok_or_else(|| {
                 let name = slf.get_type().name().unwrap_or("Unpickler").to_string();
@@ -416,16 +431,16 @@ impl Unpickler {
             } else {
                 Some(Obj::of(slf.getattr("find_class")?))
             };
-            let hooks = Hooks {
-                fix_imports: setup.hooks.fix_imports,
-                encoding: setup.hooks.encoding.clone(),
-                errors: setup.hooks.errors.clone(),
+            let settings = LoadSettings {
+                fix_imports: setup.settings.fix_imports,
+                encoding: setup.settings.encoding.clone(),
+                errors: setup.settings.errors.clone(),
                 persistent_load: current_persistent_load(slf)?,
                 find_class,
-                buffers: setup.hooks.buffers.clone(),
+                buffers: setup.settings.buffers.clone(),
                 allow: this.restriction.names(),
             };
-            (setup.file.clone(), hooks)
+            (setup.file.clone(), settings)
         };
         // The load uses the unpickler's own memo, which hooks called back from Python may read,
         // clear or replace meanwhile (the loader borrows it only for each lookup or store).
@@ -433,7 +448,7 @@ impl Unpickler {
         let src = FileSource::with_leftover(methods, leftover);
         let (result, src) = run_loader_keeping_source(
             src,
-            &hooks,
+            &settings,
             &this.memo,
             &this.proto,
             &this.restriction.resolved,
@@ -456,7 +471,7 @@ impl Unpickler {
             .setup
             .borrow()
             .as_ref()
-            .is_none_or(|s| s.hooks.fix_imports);
+            .is_none_or(|s| s.settings.fix_imports);
         let (module_name, global_name) = (Obj::of(module_name), Obj::of(global_name));
         if let Some(names) = self.restriction.names() {
             // Also when an override calls it through super(): the names are checked first.
@@ -554,8 +569,12 @@ impl PyGCProtocol for Unpickler {
                 for obj in setup.file.objects() {
                     visit.call(obj)?;
                 }
-                let hooks = &setup.hooks;
-                for obj in hooks.buffers.iter().chain(hooks.persistent_load.iter()) {
+                let settings = &setup.settings;
+                for obj in settings
+                    .buffers
+                    .iter()
+                    .chain(settings.persistent_load.iter())
+                {
                     visit.call(obj)?;
                 }
             }

@@ -4,8 +4,8 @@
 use pyo3::prelude::*;
 
 use super::allow;
-use super::load::Hooks;
-use super::{load_bytes, load_file, make_hooks, text_default};
+use super::load::LoadSettings;
+use super::{load_bytes, load_file, make_settings, text_default};
 use crate::args::Truth;
 use crate::ffi::fastcall::{self, Fallback};
 use crate::ffi::Obj;
@@ -39,9 +39,9 @@ pub fn safe_load(
     errors: &PyAny,
     buffers: Option<&PyAny>,
 ) -> PyResult<PyObject> {
-    let mut hooks = make_hooks("safe_load", fix_imports.0, encoding, errors)?;
-    hooks.allow = Some(allow::compile(Some(&Obj::of(allow)))?);
-    load_file(&Obj::of(file), hooks, buffers.map(Obj::of).as_ref()).map(Obj::into_py)
+    let mut settings = make_settings("safe_load", fix_imports.0, encoding, errors)?;
+    settings.allow = Some(allow::compile(Some(&Obj::of(allow)))?);
+    load_file(&Obj::of(file), settings, buffers.map(Obj::of).as_ref()).map(Obj::into_py)
 }
 
 /// Like `loads`, but only the globals `allow` names may be imported and called.
@@ -63,9 +63,9 @@ pub fn safe_loads(
     errors: &PyAny,
     buffers: Option<&PyAny>,
 ) -> PyResult<PyObject> {
-    let mut hooks = make_hooks("safe_loads", fix_imports.0, encoding, errors)?;
-    hooks.allow = Some(allow::compile(Some(&Obj::of(allow)))?);
-    load_bytes(&Obj::of(data), hooks, buffers.map(Obj::of).as_ref()).map(Obj::into_py)
+    let mut settings = make_settings("safe_loads", fix_imports.0, encoding, errors)?;
+    settings.allow = Some(allow::compile(Some(&Obj::of(allow)))?);
+    load_bytes(&Obj::of(data), settings, buffers.map(Obj::of).as_ref()).map(Obj::into_py)
 }
 
 /// `safe_loads(data)` with `allow=` and `buffers=` keywords only; anything else goes to the
@@ -90,11 +90,11 @@ fn safe_loads_fast(args: &[Obj], kwargs: &[(&Obj, &Obj)]) -> Result<PyResult<Obj
         Ok(names) => names,
         Err(e) => return Ok(Err(e)),
     };
-    let hooks = Hooks {
+    let settings = LoadSettings {
         allow: Some(names),
-        ..Hooks::defaults()
+        ..LoadSettings::defaults()
     };
-    Ok(load_bytes(data, hooks, buffers))
+    Ok(load_bytes(data, settings, buffers))
 }
 
 /// `_core._set_allow_support(safe_class, normalize, default)`: the package's `SafeUnpickler`

@@ -1,12 +1,13 @@
-//! The Unpickler's `persistent_load` hook, found as an attribute of the instance. A bound method of
-//! the object itself is kept as its function, so that the object and its hook form no reference
-//! cycle and are freed as soon as the last reference goes, as in `_pickle`. (The Pickler unbinds
-//! its `persistent_id` the same way, in `Pickler.__init__`: src/pickler/mod.rs.)
+//! Hooks found as attributes of an instance: the Unpickler's `persistent_load` and, before 3.13,
+//! the Pickler's `persistent_id`. A bound method of the object itself is kept as its function, so
+//! that the object and its hook form no reference cycle and are freed as soon as the last
+//! reference goes, as in `_pickle`. [`BuiltinAttr`] answers whether such an attribute is still the
+//! class's own.
 
 use pyo3::prelude::*;
 
+use super::tables;
 use crate::ffi::Obj;
-use crate::tables;
 
 pub enum Hook {
     Callable(Obj),
@@ -16,7 +17,7 @@ pub enum Hook {
 impl Hook {
     /// Wraps `value`, an attribute of `owner`.
     pub fn from_attr(owner: &Obj, value: Obj) -> PyResult<Hook> {
-        let method_type = &tables::get().method_type;
+        let method_type = &tables().method_type;
         if value.type_obj().is(method_type) {
             let bound_self = value.getattr(crate::interned!("__self__"))?;
             if bound_self.is(owner) {
@@ -30,7 +31,7 @@ impl Hook {
     pub fn bind(&self, owner: &Obj) -> PyResult<Obj> {
         match self {
             Hook::Callable(f) => Ok(f.clone()),
-            Hook::MethodOf(func) => tables::get().method_type.call2(func, owner),
+            Hook::MethodOf(func) => tables().method_type.call2(func, owner),
         }
     }
 

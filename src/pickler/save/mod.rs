@@ -386,6 +386,14 @@ impl<'m> Saver<'m> {
         if !pers_save && self.hooks.pers_func.is_some() && self.save_pers(obj)? {
             return Ok(());
         }
+        // The commonest atoms without the dispatch (set items and reduce arguments come here).
+        let ty = obj.type_addr();
+        if ty == types::int().addr() {
+            return self.save_int(obj);
+        }
+        if ty == types::float().addr() {
+            return self.save_float(obj);
+        }
         self.save_as(obj, Kind::of(obj, self.backport_pickle_buffer))
     }
 
